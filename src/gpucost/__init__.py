@@ -1,0 +1,3 @@
+"""gpucost: what LLM tokens cost on GPUs."""
+
+__version__ = "0.1.0"

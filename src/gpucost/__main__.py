@@ -1,0 +1,3 @@
+from gpucost.cli.app import main
+
+main()

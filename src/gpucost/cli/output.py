@@ -1,0 +1,26 @@
+"""Turns user-facing errors into one line and a named exit status."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from gpucost.errors import ExitStatus, GpucostError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(error: GpucostError) -> ExitStatus:
+    err_console.print(f"[bold red]error:[/] {error.one_line()}", highlight=False, soft_wrap=True)
+    return error.exit_status
+
+
+def run_guarded(app: typer.Typer) -> int:
+    """Run the app in click's standalone mode (usage errors exit 2 by themselves);
+    a GpucostError becomes one line and its exit status instead of a traceback."""
+    try:
+        app()
+    except GpucostError as error:
+        return int(fail(error))
+    return int(ExitStatus.OK)
