@@ -1,0 +1,32 @@
+"""The one sample type every GPU source returns and the cost engine reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+SourceName = Literal["nvml", "smi", "seed"]
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSample:
+    """One reading of one GPU. A field the source could not read is None, never a guess."""
+
+    t: float
+    """Unix seconds when the reading was taken."""
+    gpu_index: int
+    source: SourceName
+    gpu_uuid: str | None = None
+    gpu_name: str | None = None
+    power_w: float | None = None
+    energy_j: float | None = None
+    """The driver's total-energy counter, joules since it was loaded (may reset)."""
+    gpu_util_pct: float | None = None
+    mem_util_pct: float | None = None
+    mem_used_bytes: int | None = None
+    mem_total_bytes: int | None = None
+    temp_c: float | None = None
+    sm_clock_mhz: float | None = None
+    mig_mode: bool | None = None
+    phase: str | None = None
+    """Workload label, present only in recorded traces."""
