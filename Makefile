@@ -1,0 +1,34 @@
+# One task runner. `make demo` runs the pipeline here; `make test` runs every test ring.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: venv services services-stop test unit lint bench demo clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+services: venv
+	scripts/dev/services.sh start
+
+services-stop:
+	scripts/dev/services.sh stop
+
+unit: venv
+	$(PY) -m pytest -m unit -q
+
+test: venv services
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+clean: services-stop
+	rm -rf .services
