@@ -29,7 +29,7 @@ def window_index(ts: float, window_s: float) -> int:
     # computed as k·W really holds ts.
     if k * window_s > ts:
         k -= 1
-    elif (k + 1) * window_s <= ts:
+    elif k * window_s + window_s <= ts:
         k += 1
     return k
 
