@@ -1,0 +1,464 @@
+"""The processor: Kafka → validate → MongoDB, GPU sampling, window costs, HTTP.
+
+Delivery is at-least-once with idempotent writes, so each event is stored exactly once:
+one thread consumes a batch, hands it to the event loop, waits until MongoDB
+acknowledged it, and only then stores the batch's offsets. A crash at any point leaves
+the batch uncommitted; its redelivery is a duplicate-key no-op. Because the consumer
+thread never holds a batch while `consume` runs, a partition revoke (which can only
+happen inside `consume`) always finds every consumed message written, and its commit
+is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from pymongo.errors import PyMongoError
+
+from gpucost.runtime.cost import TokenTotals, WindowCost, compute_window, window_start
+from gpucost.runtime.events import Rejection, TokenEvent, event_ts, parse_event
+from gpucost.runtime.gpu.base import GpuSource
+from gpucost.runtime.kafka import commit_stored, consumer_lag
+from gpucost.runtime.metrics import Metrics
+from gpucost.runtime.mongo import Document, MongoStore
+from gpucost.runtime.settings import ProcessorSettings
+from gpucost.runtime.windows import SampleBuffer, WindowKey, WindowSchedule
+
+log = logging.getLogger("gpucost.processor")
+
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# GPU fields kept from a stored window when its samples are no longer in memory
+# (a late event after a restart): the cost rules never re-derive energy from nothing.
+GPU_FIELDS = (
+    "energy_j",
+    "energy_cost_usd",
+    "energy_basis",
+    "mean_power_w",
+    "mean_gpu_util_pct",
+    "busy_cost_usd",
+    "sample_count",
+    "source",
+)
+
+
+class _Stopping(Exception):
+    """Asked to stop before a batch was acknowledged: it must stay uncommitted."""
+
+
+@dataclass
+class Health:
+    """What `/ready` reports. Written by the tasks that know, read by the HTTP handler."""
+
+    gpu_source: str
+    gpu_notes: list[str]
+    started_at: float
+    mongo_ok: bool = False
+    mongo_error: str | None = None
+    kafka_assigned: int = 0
+    kafka_error: str | None = None
+    last_poll: float | None = None
+    last_write: float | None = None
+    lag: int | None = None
+    stopping: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _event_document(
+    event: TokenEvent, gpu: str, window_s: float, message: Message, received_at: float
+) -> Document:
+    ts = event_ts(event)
+    event_id = str(event.event_id)
+    return {
+        "_id": event_id,
+        "event_id": event_id,
+        "ts": ts,
+        "window_start": window_start(ts, window_s),
+        "window_s": window_s,
+        "gpu": gpu,
+        "node": event.node,
+        "model": event.model,
+        "prompt_tokens": event.prompt_tokens,
+        "completion_tokens": event.completion_tokens,
+        "total_tokens": event.total_tokens,
+        "latency_ms": event.latency_ms,
+        "producer": event.producer,
+        "received_at": received_at,
+        "kafka": {"partition": message.partition(), "offset": message.offset()},
+        # Filled in when the window is written; `costed: false` marks work a crash left.
+        "costed": False,
+        "cost_per_token": None,
+        "allocated_cost_usd": None,
+    }
+
+
+class Processor:
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        *,
+        store: MongoStore,
+        source: GpuSource,
+        source_notes: Sequence[str] = (),
+        consumer_factory: Callable[[], Consumer],
+        dlq_producer: Producer,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.source = source
+        self.consumer_factory = consumer_factory
+        self.dlq = dlq_producer
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.health = Health(source.name, list(source_notes), clock())
+        retention = max(600.0, 4 * (settings.window_s + settings.window_grace_s))
+        self.buffers: dict[str, SampleBuffer] = {}
+        self.retention_s = retention
+        self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
+        self.gpu_alias: dict[str, str] = {}
+        self._stop = asyncio.Event()
+        self._thread_stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self.health.stopping = True
+        self._thread_stop.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def run(self, *, serve_http: bool = True) -> None:
+        """Run until `request_stop`; then drain: finish the batch in hand, commit, write
+        the windows that are due, and return."""
+        from gpucost.runtime.health import create_app, http_server
+
+        self._loop = asyncio.get_running_loop()
+        await self._sample_once()
+        for key in await self.store.uncosted_windows():
+            self.schedule.mark_events({key})
+        tasks = [
+            asyncio.create_task(self._sample_forever(), name="sampler"),
+            asyncio.create_task(self._write_windows_forever(), name="windows"),
+            asyncio.create_task(self._ping_forever(), name="mongo-ping"),
+        ]
+        server = None
+        if serve_http:
+            app = create_app(self.readiness, self.metrics)
+            server = http_server(app, self.settings.http_host, self.settings.http_port)
+            tasks.append(asyncio.create_task(server.serve(), name="http"))
+        consumer_done = asyncio.ensure_future(asyncio.to_thread(self._consume_forever))
+        stop_waiter = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({consumer_done, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.request_stop()
+            await consumer_done
+            await self._write_due_windows()
+            if server is not None:
+                server.should_exit = True
+            for task in tasks:
+                if task.get_name() != "http":
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            stop_waiter.cancel()
+            self.source.close()
+            await asyncio.to_thread(self.dlq.flush, 10)
+
+    # ---- consuming (a thread: confluent-kafka's consume blocks) ----------------------
+
+    def _consume_forever(self) -> None:
+        assert self._loop is not None
+        consumer = self.consumer_factory()
+
+        def on_assign(_consumer: Consumer, partitions: list[Any]) -> None:
+            self.health.kafka_assigned = len(_consumer.assignment()) + len(partitions)
+            log.info("partitions assigned: %s", [p.partition for p in partitions])
+
+        def on_revoke(_consumer: Consumer, partitions: list[Any]) -> None:
+            # Every consumed message is written by now (see the module docstring).
+            commit_stored(_consumer)
+            log.info("partitions revoked: %s", [p.partition for p in partitions])
+
+        def on_error(error: Any) -> None:
+            self.health.kafka_error = str(error)
+
+        consumer.subscribe([self.settings.kafka_topic], on_assign=on_assign, on_revoke=on_revoke)
+        last_lag_check = 0.0
+        try:
+            while not self._thread_stop.is_set():
+                messages = consumer.consume(
+                    num_messages=self.settings.batch_max, timeout=self.settings.batch_wait_s
+                )
+                self.health.last_poll = self.clock()
+                self.health.kafka_assigned = len(consumer.assignment())
+                batch = [m for m in messages if self._usable(m)]
+                if batch:
+                    future = asyncio.run_coroutine_threadsafe(self._write_batch(batch), self._loop)
+                    if not future.result():
+                        break  # stopping while MongoDB was away: leave the batch uncommitted
+                    consumer.store_offsets(offsets=_next_offsets(batch))
+                now = self.clock()
+                if now - last_lag_check >= 1.0:
+                    last_lag_check = now
+                    self.health.lag = consumer_lag(consumer)
+                    if self.health.lag is not None:
+                        self.metrics.lag.set(self.health.lag)
+        finally:
+            commit_stored(consumer)
+            consumer.close()
+
+    def _usable(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        self.health.kafka_error = str(error)
+        log.warning("kafka error: %s", error)
+        return False
+
+    # ---- writing events --------------------------------------------------------------
+
+    async def _write_batch(self, messages: list[Message]) -> bool:
+        """Write one batch, retrying until MongoDB acknowledges. False if asked to stop
+        before that: then nothing of this batch may be committed."""
+        self.metrics.consumed.inc(len(messages))
+        started = time.perf_counter()
+        docs, rejected = self._validate(messages)
+        try:
+            if rejected:
+                # Once per batch, outside the retry below: a MongoDB outage must not
+                # dead-letter the same message again on every attempt.
+                await self._dead_letter(rejected)
+            attempt = 0
+            while True:
+                try:
+                    await self._insert(docs)
+                    break
+                except PyMongoError as error:
+                    self.health.mongo_ok = False
+                    self.health.mongo_error = f"{type(error).__name__}: {error}"[:300]
+                    delay = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
+                    attempt += 1
+                    log.warning("batch write failed, retrying in %.1fs: %s", delay, error)
+                    await self._sleep_unless_stopping(delay)
+        except _Stopping:
+            return False
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return True
+
+    async def _sleep_unless_stopping(self, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay)
+        if self._stop.is_set():
+            raise _Stopping
+
+    def _validate(
+        self, messages: list[Message]
+    ) -> tuple[list[Document], list[tuple[Message, Rejection]]]:
+        received_at = self.clock()
+        docs: dict[str, Document] = {}
+        rejected: list[tuple[Message, Rejection]] = []
+        duplicates = 0
+        for message in messages:
+            parsed = parse_event(message.value())
+            if isinstance(parsed, Rejection):
+                rejected.append((message, parsed))
+                continue
+            doc = _event_document(
+                parsed, self._gpu_key(parsed.gpu), self.settings.window_s, message, received_at
+            )
+            # A batch can carry the same event twice; the first copy wins, as on redelivery.
+            if doc["_id"] in docs:
+                duplicates += 1
+            else:
+                docs[doc["_id"]] = doc
+        self.metrics.duplicates.inc(duplicates)
+        return list(docs.values()), rejected
+
+    async def _insert(self, docs: list[Document]) -> None:
+        outcome = await self.store.insert_events(docs)
+        now = self.clock()
+        self.health.mongo_ok = True
+        self.health.mongo_error = None
+        self.health.last_write = now
+        self.metrics.last_write.set(now)
+        self.metrics.written.inc(outcome.inserted)
+        self.metrics.duplicates.inc(outcome.duplicates)
+        self.schedule.mark_events({(d["gpu"], d["window_start"]) for d in docs})
+
+    async def _dead_letter(self, rejected: list[tuple[Message, Rejection]]) -> None:
+        for message, rejection in rejected:
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("reason", rejection.reason.encode()),
+                ("detail", rejection.detail[:500].encode()),
+                ("source.topic", (message.topic() or "").encode()),
+                ("source.partition", str(message.partition()).encode()),
+                ("source.offset", str(message.offset()).encode()),
+            ]
+            while True:
+                try:
+                    self.dlq.produce(
+                        self.settings.kafka_dlq_topic,
+                        value=message.value(),
+                        key=message.key(),
+                        headers=headers,
+                    )
+                    break
+                except BufferError:
+                    await asyncio.to_thread(self.dlq.poll, 0.5)
+            self.metrics.dead_lettered.labels(rejection.reason).inc()
+        # These messages' offsets are stored once this returns: wait for the broker's ack.
+        while await asyncio.to_thread(self.dlq.flush, 5.0):
+            log.warning("dead-letter topic slow to acknowledge; still flushing")
+            if self._stop.is_set():
+                raise _Stopping
+
+    def _gpu_key(self, gpu: int | str) -> str:
+        key = str(gpu)
+        return self.gpu_alias.get(key, key)
+
+    # ---- GPU samples -----------------------------------------------------------------
+
+    async def _sample_once(self) -> None:
+        samples = await asyncio.to_thread(self.source.read)
+        for sample in samples:
+            gpu = str(sample.gpu_index)
+            if sample.gpu_uuid:
+                self.gpu_alias[sample.gpu_uuid] = gpu
+            buffer = self.buffers.setdefault(gpu, SampleBuffer(self.retention_s))
+            buffer.add(sample)
+            self.schedule.mark_sampled(gpu, sample.t)
+            if sample.power_w is not None:
+                self.metrics.gpu_power.labels(gpu).set(sample.power_w)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sample_interval_s)
+            try:
+                await self._sample_once()
+            except Exception as error:  # a flaky GPU read must not stop the pipeline
+                log.warning("GPU sample failed: %s", error)
+
+    # ---- windows ---------------------------------------------------------------------
+
+    async def _write_windows_forever(self) -> None:
+        tick = min(1.0, self.settings.window_s / 4)
+        while True:
+            await asyncio.sleep(tick)
+            await self._write_due_windows()
+
+    async def _write_due_windows(self) -> None:
+        for key in self.schedule.due(self.clock()):
+            try:
+                await self.write_window(key)
+            except PyMongoError as error:
+                log.warning("window %s not written yet: %s", key, error)
+                return  # keep order: the schedule advances one window at a time
+            self.schedule.done(key)
+
+    async def write_window(self, key: WindowKey) -> WindowCost:
+        gpu, start = key
+        settings = self.settings
+        tokens = await self.store.window_totals(gpu, start)
+        buffer = self.buffers.get(gpu)
+        end = start + settings.window_s
+        samples = buffer.around(start, end) if buffer and buffer.covers(start, end) else []
+        window = compute_window(
+            gpu,
+            start,
+            window_s=settings.window_s,
+            samples=samples,
+            tokens=tokens,
+            price_per_hour_usd=settings.price_per_hour_usd,
+            electricity_usd_per_kwh=settings.electricity_usd_per_kwh,
+        )
+        doc: Document = window.to_dict()
+        doc.update(
+            node=settings.node,
+            price_per_hour_usd=settings.price_per_hour_usd,
+            updated_at=self.clock(),
+        )
+        if not samples:
+            stored = await self.store.stored_window(gpu, start)
+            if stored is not None and stored.get("sample_count"):
+                doc = _keep_gpu_fields(doc, stored, tokens)
+        await self.store.write_window(doc)
+        if tokens.requests:
+            await self.store.apply_window_cost(gpu, start, window.cost_per_token)
+        self.metrics.windows_written.inc()
+        if window.cost_per_token is not None:
+            self.metrics.cost_per_token.labels(gpu).set(window.cost_per_token)
+            self.metrics.cost_per_million.labels(gpu).set(window.cost_per_token * 1e6)
+        return window
+
+    async def _ping_forever(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.store.ping(), timeout=2.0)
+                self.health.mongo_ok = True
+                self.health.mongo_error = None
+            except (PyMongoError, TimeoutError) as error:
+                self.health.mongo_ok = False
+                self.health.mongo_error = f"{type(error).__name__}: {error}"[:300]
+            await asyncio.sleep(1.0)
+
+    # ---- readiness -------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        h = self.health
+        now = self.clock()
+        poll_age = None if h.last_poll is None else round(now - h.last_poll, 3)
+        checks: dict[str, Any] = {
+            "mongodb": {"ok": h.mongo_ok, "error": h.mongo_error},
+            "kafka": {
+                "ok": poll_age is not None and poll_age < 15,
+                "assigned_partitions": h.kafka_assigned,
+                "last_poll_age_s": poll_age,
+                "last_error": h.kafka_error,
+            },
+            "gpu_source": {"ok": True, "name": h.gpu_source, "skipped": h.gpu_notes},
+            "lag": {
+                "ok": h.lag is None or h.lag <= self.settings.ready_max_lag,
+                "messages": h.lag,
+            },
+            "last_write_age_s": None if h.last_write is None else round(now - h.last_write, 3),
+            "stopping": h.stopping,
+        }
+        ok = (
+            not h.stopping
+            and checks["mongodb"]["ok"]
+            and checks["kafka"]["ok"]
+            and checks["lag"]["ok"]
+        )
+        return bool(ok), checks
+
+
+def _keep_gpu_fields(doc: Document, stored: Document, tokens: TokenTotals) -> Document:
+    kept = dict(doc)
+    for name in GPU_FIELDS:
+        kept[name] = stored.get(name)
+    energy = kept.get("energy_j")
+    total, output = tokens.total_tokens, tokens.completion_tokens
+    kept["joules_per_token"] = energy / total if energy is not None and total else None
+    kept["joules_per_output_token"] = energy / output if energy is not None and output else None
+    return kept
+
+
+def _next_offsets(batch: Sequence[Message]) -> list[TopicPartition]:
+    """The offset to resume from per partition: one past the last message written."""
+    last: dict[tuple[str, int], int] = {}
+    for message in batch:
+        key = (message.topic() or "", message.partition() or 0)
+        last[key] = max(last.get(key, -1), message.offset() or 0)
+    return [
+        TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()
+    ]

@@ -1,0 +1,130 @@
+"""`gpucost-processor`: the container's entry point. Settings come from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from gpucost.errors import ExitStatus, GpucostError, ServiceUnavailable
+from gpucost.runtime.gpu import open_source
+from gpucost.runtime.kafka import consumer_config, ensure_topics, producer_config
+from gpucost.runtime.logs import configure_json_logging
+from gpucost.runtime.mongo import Document, MongoStore
+from gpucost.runtime.processor import Processor
+from gpucost.runtime.settings import ProcessorSettings, load_processor_settings
+
+log = logging.getLogger("gpucost.processor")
+
+USAGE = """usage: gpucost-processor
+
+Consumes token events from Kafka, samples the GPUs, writes token_usage and gpu_metrics
+to MongoDB and serves /health, /ready and /metrics. Configured by the environment:
+  PRICE_PER_HOUR_USD (required)  KAFKA_BOOTSTRAP (required)  MONGODB_URI (required)
+  GPU_SOURCE=auto|nvml|smi|seed  WINDOW_S=10  ELECTRICITY_USD_PER_KWH  SEED_TRACE
+  KAFKA_TOPIC=token_usage  KAFKA_DLQ_TOPIC=token_usage.dlq  KAFKA_GROUP  HTTP_PORT=8080
+"""
+
+
+def wait_for_kafka(settings: ProcessorSettings) -> None:
+    """Bounded wait for the broker and the topics; the container may start first."""
+    deadline = time.monotonic() + settings.startup_timeout_s
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    wanted = {settings.kafka_topic, settings.kafka_dlq_topic}
+    while True:
+        try:
+            if settings.kafka_create_topics:
+                ensure_topics(settings.kafka_bootstrap, wanted, settings.kafka_partitions)
+            missing = wanted - set(admin.list_topics(timeout=5).topics)
+            if not missing:
+                return
+            problem = f"topics missing: {', '.join(sorted(missing))}"
+        except KafkaException as error:
+            problem = str(error)
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(
+                f"Kafka at {settings.kafka_bootstrap} not ready: {problem}",
+                hint="check the broker and that the topics exist",
+            )
+        log.info("waiting for kafka", extra={"problem": problem})
+        time.sleep(1.0)
+
+
+async def wait_for_mongo(store: MongoStore, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await store.ping()
+            await store.ensure_indexes()
+            return
+        except PyMongoError as error:
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"MongoDB not ready: {type(error).__name__}",
+                    hint="check MONGODB_URI, the server and the user's rights",
+                ) from None
+            log.info("waiting for mongodb", extra={"problem": type(error).__name__})
+            await asyncio.sleep(1.0)
+
+
+async def serve(settings: ProcessorSettings) -> None:
+    source, notes = open_source(settings.gpu_source, seed_path=settings.seed_trace)
+    log.info("gpu source chosen", extra={"source": source.name, "skipped": notes})
+    await asyncio.to_thread(wait_for_kafka, settings)
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongodb_uri.get_secret_value(),
+        serverSelectionTimeoutMS=3000,
+        appname="gpucost-processor",
+    )
+    store = MongoStore(client, settings.mongodb_db, settings.mongodb_collection_prefix)
+    try:
+        await wait_for_mongo(store, settings.startup_timeout_s)
+        processor = Processor(
+            settings,
+            store=store,
+            source=source,
+            source_notes=notes,
+            consumer_factory=lambda: Consumer(
+                consumer_config(settings.kafka_bootstrap, settings.kafka_group)
+            ),
+            dlq_producer=Producer(producer_config(settings.kafka_bootstrap)),
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, processor.request_stop)
+        log.info(
+            "processor started",
+            extra={
+                "topic": settings.kafka_topic,
+                "group": settings.kafka_group,
+                "window_s": settings.window_s,
+                "price_per_hour_usd": settings.price_per_hour_usd,
+                "http_port": settings.http_port,
+            },
+        )
+        await processor.run()
+        log.info("processor stopped: drained and committed")
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        sys.exit(ExitStatus.OK)
+    try:
+        settings = load_processor_settings()
+        configure_json_logging(settings.log_level)
+        asyncio.run(serve(settings))
+    except GpucostError as error:
+        print(f"gpucost-processor: {error.one_line()}", file=sys.stderr)
+        sys.exit(error.exit_status)
+    sys.exit(ExitStatus.OK)

@@ -1,0 +1,82 @@
+"""The processor's settings: read once from the environment at the edge, validated, typed."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gpucost.errors import ConfigError
+
+GpuSourceKind = Literal["auto", "nvml", "smi", "seed"]
+
+
+class ProcessorSettings(BaseSettings):
+    """Names match the design's environment (`PRICE_PER_HOUR_USD`, `KAFKA_BOOTSTRAP`, ...)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    price_per_hour_usd: float = Field(gt=0, le=10_000, description="What one GPU costs per hour.")
+    kafka_bootstrap: str = Field(min_length=1, description="host:port[,host:port] of the brokers.")
+    mongodb_uri: SecretStr = Field(description="mongodb:// URI with credentials.")
+    mongodb_db: str = Field("gpucost", min_length=1)
+    kafka_topic: str = "token_usage"
+    kafka_dlq_topic: str = "token_usage.dlq"
+    kafka_group: str = "gpucost-processor"
+    kafka_create_topics: bool = Field(
+        False, description="Create missing topics at start (local runs; deployments pre-create)."
+    )
+    kafka_partitions: int = Field(3, ge=1, le=1000)
+    mongodb_collection_prefix: str = Field("", description="Isolates tests sharing a database.")
+    gpu_source: GpuSourceKind = "auto"
+    seed_trace: Path | None = None
+    window_s: float = Field(10.0, gt=0, le=3600)
+    window_grace_s: float = Field(
+        2.0, ge=0, le=600, description="How long after a window ends before it is first written."
+    )
+    sample_interval_s: float = Field(1.0, gt=0, le=60)
+    electricity_usd_per_kwh: float | None = Field(None, ge=0, le=100)
+    batch_max: int = Field(2000, ge=1, le=100_000)
+    batch_wait_s: float = Field(0.1, gt=0, le=10)
+    http_host: str = "0.0.0.0"  # noqa: S104 - the container's port is what the firewall limits
+    http_port: int = Field(8080, ge=0, le=65535)
+    node: str = Field(default_factory=socket.gethostname, min_length=1)
+    startup_timeout_s: float = Field(60.0, gt=0)
+    ready_max_lag: int = Field(100_000, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _uri_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @field_validator("seed_trace")
+    @classmethod
+    def _seed_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+def load_processor_settings(**overrides: object) -> ProcessorSettings:
+    """Build settings from the environment; any problem becomes one ConfigError line."""
+    try:
+        return ProcessorSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad setting by its environment variable, never echoing values
+    (a URI holds a password)."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in item["loc"]).upper() or "settings"
+        message = "is required" if item["type"] == "missing" else item["msg"].lower()
+        parts.append(f"{name} {message}")
+    return "invalid settings: " + "; ".join(parts)
