@@ -1,0 +1,282 @@
+"""`gpucost.toml`: the settings of one deployment.
+
+Precedence, highest first: command-line flags, `GPUCOST_*` environment
+variables, the file, the defaults. Built at the edge by `load_config`, never at
+import time, so `--help` and tests need no file and no environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import subprocess
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from gpucost.errors import ConfigError, InputError
+from gpucost.inventory import DEFAULT_ROLES, ROLES, VM_NAMES, Role, VmName
+
+DEFAULT_CONFIG_FILE: Final = Path("gpucost.toml")
+UBUNTU_2404_PARAMETER: Final = (
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+)
+"""Canonical's public SSM parameter: the current Ubuntu 24.04 LTS AMI of the region."""
+
+ProviderName = Literal["aws", "local"]
+_DEPLOYMENT_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_PUBLIC_KEY_RE: Final = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3}(?: .*)?$"
+)
+
+
+class GpucostConfig(BaseSettings):
+    """One deployment's settings; the names are the file's keys and, upper-cased
+    with the `GPUCOST_` prefix, the environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GPUCOST_",
+        # Other stages keep their own tables in the same file ([mongodb], ...).
+        extra="ignore",
+        frozen=True,
+    )
+
+    deployment: str = "gpucost"
+    provider: ProviderName = "local"
+    region: str | None = None
+    instance_type: str = "t3a.medium"
+    image_id: str | None = None
+    image_parameter: str = UBUNTU_2404_PARAMETER
+    subnet_id: str | None = None
+    admin_cidr: str | None = None
+    ssh_public_key: Path = Path("~/.ssh/id_ed25519.pub")
+    root_volume_gib: int = Field(default=20, ge=8, le=1024)
+    price_per_gpu_hour_usd: float = Field(default=3.5, gt=0)
+    roles: dict[VmName, Role] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
+    state_root: Path = Path(".gpucost")
+
+    @field_validator("deployment")
+    @classmethod
+    def _deployment_name(cls, value: str) -> str:
+        # The name ends up in resource names and tags: keep it short and plain.
+        if not _DEPLOYMENT_RE.match(value):
+            raise ValueError("use 1-31 lower-case letters, digits or '-', starting with a letter")
+        return value
+
+    @field_validator("admin_cidr")
+    @classmethod
+    def _admin_network(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            network = ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IP network such as 203.0.113.7/32") from exc
+        if network.prefixlen == 0:
+            raise ValueError("a /0 would open SSH to the whole internet")
+        return str(network)
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("roles")
+    @classmethod
+    def _one_vm_per_role(cls, value: dict[VmName, Role]) -> dict[VmName, Role]:
+        if sorted(value) != sorted(VM_NAMES) or sorted(value.values()) != sorted(ROLES):
+            raise ValueError("map each of vm1..vm4 to a different role of " + ", ".join(ROLES))
+        return dict(sorted(value.items()))
+
+    @property
+    def key_name(self) -> str:
+        return f"gpucost-{self.deployment}"
+
+    def role_of(self, vm: VmName) -> Role:
+        return self.roles[vm]
+
+    def vm_of(self, role: Role) -> VmName:
+        return next(vm for vm, r in self.roles.items() if r == role)
+
+    def public_key(self) -> str:
+        """The OpenSSH public key, comment dropped. Refuses anything that looks like
+        a private key: only the public half may ever leave this machine."""
+        path = self.ssh_public_key
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError as exc:
+            raise InputError(
+                f"SSH public key {path} not found",
+                hint="pass --ssh-public-key PATH.pub or create one with "
+                "`ssh-keygen -t ed25519` (or `gpucost init`)",
+            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read SSH public key {path}") from exc
+        if "PRIVATE KEY" in text:
+            raise InputError(
+                f"{path} is a private key",
+                hint="pass the .pub file; the private key never leaves this machine",
+            )
+        if not _PUBLIC_KEY_RE.match(text):
+            raise InputError(
+                f"{path} is not an OpenSSH public key",
+                hint="expected a line such as 'ssh-ed25519 AAAA... you@host'",
+            )
+        return " ".join(text.split()[:2])
+
+
+def _clean(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    # An option the user did not give arrives as None: it must not hide the
+    # environment or the file.
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> GpucostConfig:
+    """Settings from flags (`overrides`), `GPUCOST_*`, the file, defaults.
+
+    `path=None` reads `./gpucost.toml` when it exists; an explicit path must exist.
+    """
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} not found", hint="create one with `gpucost init`")
+    toml_file = path if path is not None else DEFAULT_CONFIG_FILE
+
+    class _Loaded(GpucostConfig):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                env_settings,
+                TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+            )
+
+    try:
+        loaded = _Loaded(**_clean(overrides))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(
+            f"invalid setting {where}: {first['msg']}",
+            hint=f"fix it in {toml_file}, the GPUCOST_{where.split('.')[0].upper()} "
+            "variable or the flag",
+        ) from exc
+    except ValueError as exc:  # a TOML syntax error
+        raise ConfigError(f"cannot parse {toml_file}: {exc}") from exc
+    # Hand back the plain model: the subclass only existed to pick the file.
+    return GpucostConfig.model_construct(**loaded.model_dump())
+
+
+# --- `gpucost init` ---------------------------------------------------------
+
+PUBLIC_IP_URL: Final = "https://checkip.amazonaws.com"
+
+
+def detect_public_ip(url: str = PUBLIC_IP_URL, timeout: float = 5.0) -> str:
+    """This machine's public IPv4 address as the internet sees it, as a /32."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed https URL)
+            text = response.read(64).decode("ascii").strip()
+        return str(ipaddress.ip_network(f"{ipaddress.ip_address(text)}/32"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot detect this machine's public IP via {url}",
+            hint="pass --admin-cidr YOUR.IP/32",
+        ) from exc
+
+
+def create_ssh_key(public_key: Path, run: Callable[..., Any] = subprocess.run) -> Path:
+    """Create an ed25519 key pair (no passphrase) whose public half is `public_key`."""
+    if public_key.suffix != ".pub":
+        raise InputError(f"{public_key} should end in .pub")
+    private = public_key.with_suffix("")
+    if private.exists():
+        raise InputError(f"{private} exists but {public_key} does not", hint="ssh-keygen -y -f")
+    private.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "gpucost", "-f", str(private)],
+        check=True,
+    )
+    return public_key
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def render_config(settings: GpucostConfig) -> str:
+    """A commented `gpucost.toml`; unset optional settings stay as comments."""
+
+    def line(key: str, value: object, comment: str, example: str | None = None) -> str:
+        text = f"# {comment}\n"
+        if value is None:
+            return text + f"# {key} = {_toml_value(example)}\n\n"
+        return text + f"{key} = {_toml_value(value)}\n\n"
+
+    parts = [
+        "# gpucost settings. Flags and GPUCOST_* environment variables override them.\n\n",
+        line(
+            "deployment", settings.deployment, "Names and tags every resource of this deployment."
+        ),
+        line("provider", settings.provider, 'Where the four VMs run: "aws" or "local".'),
+        line(
+            "region",
+            settings.region,
+            "AWS region; unset: AWS_REGION / AWS_DEFAULT_REGION / your AWS profile.",
+            "us-east-1",
+        ),
+        line("instance_type", settings.instance_type, "EC2 instance type of every VM."),
+        line(
+            "image_id",
+            settings.image_id,
+            "AMI id; unset: the latest Ubuntu 24.04 LTS from Canonical's SSM parameter.",
+            "ami-0123456789abcdef0",
+        ),
+        line(
+            "subnet_id",
+            settings.subnet_id,
+            "Subnet of the four VMs; unset: the default VPC (or a dedicated one if none).",
+            "subnet-0123456789abcdef0",
+        ),
+        line(
+            "admin_cidr",
+            settings.admin_cidr,
+            "Who may reach SSH (22) and the API (8080): your public IP as a /32.",
+            "203.0.113.7/32",
+        ),
+        line("ssh_public_key", str(settings.ssh_public_key), "Only this public key is uploaded."),
+        line(
+            "price_per_gpu_hour_usd",
+            settings.price_per_gpu_hour_usd,
+            "What one GPU-hour costs you, in USD; the processor prices tokens with it.",
+        ),
+        "# Which role runs on which VM (each role exactly once).\n[roles]\n",
+        *(f"{vm} = {_toml_value(role)}\n" for vm, role in settings.roles.items()),
+    ]
+    return "".join(parts)
+
+
+def write_config(path: Path, settings: GpucostConfig, *, force: bool = False) -> Path:
+    if path.exists() and not force:
+        raise InputError(f"{path} exists", hint="pass --force to overwrite it")
+    path.write_text(render_config(settings), encoding="utf-8")
+    return path

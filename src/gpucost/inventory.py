@@ -1,0 +1,70 @@
+"""The hosts a provider made: what `status` shows and what the SSH stage consumes.
+
+Providers fill these; steps read them and never ask which provider made a host.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+VmName = Literal["vm1", "vm2", "vm3", "vm4"]
+Role = Literal["kafka-zk", "mongodb", "processor", "producers"]
+
+VM_NAMES: Final[tuple[VmName, ...]] = ("vm1", "vm2", "vm3", "vm4")
+ROLES: Final[tuple[Role, ...]] = ("kafka-zk", "mongodb", "processor", "producers")
+DEFAULT_ROLES: Final[dict[VmName, Role]] = dict(zip(VM_NAMES, ROLES, strict=True))
+
+ABSENT: Final = "absent"
+"""State of a host the settings ask for but the provider has not made (yet)."""
+
+
+class Host(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: VmName
+    role: Role
+    provider: str
+    state: str
+    instance_id: str | None = None
+    public_ip: str | None = None
+    private_ip: str | None = None
+    security_groups: tuple[str, ...] = ()
+    availability_zone: str | None = None
+    ssh_user: str = "ubuntu"
+
+    @property
+    def exists(self) -> bool:
+        return self.state != ABSENT
+
+
+class Inventory(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    deployment: str
+    provider: str
+    region: str | None = None
+    key_name: str | None = None
+    hosts: tuple[Host, ...] = ()
+
+    def host(self, name: VmName) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    def by_role(self, role: Role) -> Host:
+        for host in self.hosts:
+            if host.role == role:
+                return host
+        raise KeyError(role)
+
+    @property
+    def running(self) -> bool:
+        """True when every host is up: what the SSH stage needs before it starts."""
+        return bool(self.hosts) and all(h.state == "running" for h in self.hosts)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The `status --json` shape: one object per VM, `name` first."""
+        return [host.model_dump(mode="json") for host in self.hosts]

@@ -1,0 +1,71 @@
+"""Providers by name. Each is imported only when asked for, so `gpucost --help`
+and the local provider never load boto3."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gpucost.errors import GpucostError
+from gpucost.remote.providers.base import (
+    Action,
+    Change,
+    Plan,
+    Progress,
+    ProgressEvent,
+    Provider,
+    Resource,
+    no_progress,
+)
+
+__all__ = [
+    "Action",
+    "Change",
+    "Plan",
+    "Progress",
+    "ProgressEvent",
+    "Provider",
+    "ProviderUnavailable",
+    "Resource",
+    "get_provider",
+    "no_progress",
+    "register_provider",
+]
+
+
+class ProviderUnavailable(GpucostError):
+    """The provider asked for cannot be used here."""
+
+
+def _aws() -> Provider:
+    try:
+        from gpucost.remote.providers.aws import AwsProvider
+    except ModuleNotFoundError as exc:
+        raise ProviderUnavailable(
+            "the aws provider needs boto3", hint="pip install 'gpucost[deploy]'"
+        ) from exc
+    return AwsProvider()
+
+
+def _local() -> Provider:
+    raise ProviderUnavailable(
+        "the local provider is not available yet",
+        hint='use --provider aws, or set provider = "aws" in gpucost.toml',
+    )
+
+
+_FACTORIES: dict[str, Callable[[], Provider]] = {"aws": _aws, "local": _local}
+
+
+def register_provider(name: str, factory: Callable[[], Provider]) -> None:
+    """Plug a provider in (the local provider replaces its placeholder this way)."""
+    _FACTORIES[name] = factory
+
+
+def get_provider(name: str) -> Provider:
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        raise ProviderUnavailable(
+            f"unknown provider {name!r}", hint="choose one of: " + ", ".join(sorted(_FACTORIES))
+        ) from None
+    return factory()

@@ -1,0 +1,211 @@
+"""The AWS provider: the design's four VMs on EC2, converged with boto3.
+
+Order of `converge`: key pair, network, security groups (all four before any
+rule, since rules refer to groups), instances. Order of `destroy`, as AWS's own
+examples do it: terminate and wait, security groups (references revoked
+first), key pair, then the dedicated network if one was made.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any, Final
+
+import boto3
+
+from gpucost.config import GpucostConfig
+from gpucost.errors import ConfigError
+from gpucost.inventory import Inventory, VmName
+from gpucost.remote.providers.aws_errors import aws_errors
+from gpucost.remote.providers.aws_instances import (
+    check_key_pair,
+    destroy_instances,
+    destroy_key_pairs,
+    ensure_instances,
+    ensure_key_pair,
+    find_instances,
+    find_key_pair,
+    plan_instances,
+    resolve_image,
+    to_hosts,
+)
+from gpucost.remote.providers.aws_network import destroy_network, ensure_network, plan_network
+from gpucost.remote.providers.aws_security import destroy_groups, ensure_groups, plan_security
+from gpucost.remote.providers.aws_tags import Client, deployment_filter
+from gpucost.remote.providers.base import (
+    Action,
+    Change,
+    Plan,
+    Progress,
+    ProgressEvent,
+    Resource,
+    no_progress,
+)
+from gpucost.state import StateDir
+
+STATE_FILE: Final = "aws.json"
+INVENTORY_FILE: Final = "inventory.json"
+
+SessionFactory = Callable[[str | None], Any]
+
+
+def _default_session(region: str | None) -> Any:
+    # boto3 finds credentials, profile and AWS_ENDPOINT_URL by itself.
+    return boto3.session.Session(region_name=region)
+
+
+class AwsProvider:
+    name = "aws"
+
+    def __init__(
+        self,
+        session_factory: SessionFactory = _default_session,
+        *,
+        wait_delay: int = 5,
+        group_delete_delay: float = 3.0,
+    ) -> None:
+        self._session_factory = session_factory
+        self._wait_delay = wait_delay
+        self._group_delete_delay = group_delete_delay
+
+    # --- plumbing -------------------------------------------------------
+
+    def _state(self, config: GpucostConfig) -> StateDir:
+        return StateDir(config.state_root, config.deployment)
+
+    def _clients(self, config: GpucostConfig) -> tuple[Client, Client, str]:
+        # Flags/env/file first; else the region recorded by an earlier `up`, so
+        # `down` and `status` need no flag; else boto3's own default.
+        recorded = (self._state(config).read_json(STATE_FILE) or {}).get("region")
+        session = self._session_factory(config.region or recorded)
+        region = session.region_name
+        if not region:
+            raise ConfigError(
+                "no AWS region set", hint="pass --region, or set GPUCOST_REGION or AWS_REGION"
+            )
+        return session.client("ec2"), session.client("ssm"), str(region)
+
+    @staticmethod
+    def _admin_cidr(config: GpucostConfig) -> str:
+        if config.admin_cidr is None:
+            raise ConfigError(
+                "no admin CIDR set: SSH would be open to nobody",
+                hint="pass --admin-cidr YOUR.PUBLIC.IP/32 (`gpucost init` can detect it)",
+            )
+        return config.admin_cidr
+
+    def _launch_nonce(self, state: StateDir, region: str, *, rotate: bool = False) -> str:
+        data = state.read_json(STATE_FILE) or {}
+        if rotate or not data.get("launch_nonce"):
+            data["launch_nonce"] = secrets.token_hex(8)
+        data["region"] = region
+        # Saved before the first launch, so a run resumed after Ctrl-C repeats
+        # the same ClientTokens.
+        state.write_json(STATE_FILE, data)
+        return str(data["launch_nonce"])
+
+    # --- the Provider protocol ------------------------------------------
+
+    def plan(self, config: GpucostConfig) -> Plan:
+        admin_cidr = self._admin_cidr(config)
+        public_key = config.public_key()
+        ec2, ssm, region = self._clients(config)
+        changes: list[Change] = []
+        with aws_errors(region):
+            pair = find_key_pair(ec2, config.deployment)
+            if pair is None:
+                changes.append(
+                    Change(Action.CREATE, "key pair", config.key_name, "public key only")
+                )
+            else:
+                check_key_pair(pair, config, public_key)
+                changes.append(Change(Action.KEEP, "key pair", pair["KeyName"]))
+            network, network_changes = plan_network(ec2, config)
+            changes.extend(network_changes)
+            vpc_id = network.vpc_id if network is not None else None
+            changes.extend(plan_security(ec2, config, vpc_id, admin_cidr))
+            instances = find_instances(ec2, config.deployment)
+            if len(instances) < len(config.roles):
+                # Fails now, in the dry run, rather than half-way through `up`.
+                image_id, _ = resolve_image(ec2, ssm, config)
+                changes.append(Change(Action.KEEP, "image", image_id))
+            changes.extend(plan_instances(config, instances))
+        return Plan(provider=self.name, deployment=config.deployment, changes=tuple(changes))
+
+    def converge(self, config: GpucostConfig, progress: Progress = no_progress) -> Inventory:
+        admin_cidr = self._admin_cidr(config)
+        ec2, ssm, region = self._clients(config)
+        state = self._state(config)
+        nonce = [self._launch_nonce(state, region)]
+
+        def client_token(vm: VmName) -> str:
+            return f"gpucost-{config.deployment}-{vm}-{nonce[0]}"
+
+        def rotate() -> None:
+            nonce[0] = self._launch_nonce(state, region, rotate=True)
+
+        with aws_errors(region):
+            key_name = ensure_key_pair(ec2, config, progress)
+            network = ensure_network(ec2, config, progress)
+            group_ids = ensure_groups(ec2, config, network.vpc_id, admin_cidr, progress)
+            instances = ensure_instances(
+                ec2,
+                config,
+                network=network,
+                group_ids=group_ids,
+                key_name=key_name,
+                image=lambda: resolve_image(ec2, ssm, config),
+                client_token=client_token,
+                rotate_token=rotate,
+                progress=progress,
+                wait_delay=self._wait_delay,
+            )
+        inventory = Inventory(
+            deployment=config.deployment,
+            provider=self.name,
+            region=region,
+            key_name=key_name,
+            hosts=to_hosts(config, instances),
+        )
+        # A convenience for the SSH stage; `inventory()` always asks AWS.
+        state.write_json(INVENTORY_FILE, inventory.model_dump(mode="json"))
+        return inventory
+
+    def inventory(self, config: GpucostConfig) -> Inventory:
+        ec2, _, region = self._clients(config)
+        with aws_errors(region):
+            instances = find_instances(ec2, config.deployment)
+            pair = find_key_pair(ec2, config.deployment)
+        return Inventory(
+            deployment=config.deployment,
+            provider=self.name,
+            region=region,
+            key_name=pair["KeyName"] if pair else None,
+            hosts=to_hosts(config, instances),
+        )
+
+    def destroy(self, config: GpucostConfig, progress: Progress = no_progress) -> list[Resource]:
+        ec2, _, region = self._clients(config)
+        dep = config.deployment
+        removed: list[Resource] = []
+        with aws_errors(region):
+            removed += destroy_instances(ec2, dep, progress, wait_delay=self._wait_delay)
+            removed += destroy_groups(ec2, dep, progress, delay=self._group_delete_delay)
+            removed += destroy_key_pairs(ec2, dep, progress)
+            removed += _destroy_loose_volumes(ec2, dep, progress)
+            removed += destroy_network(ec2, dep, progress)
+        self._state(config).remove()
+        return removed
+
+
+def _destroy_loose_volumes(ec2: Client, deployment: str, progress: Progress) -> list[Resource]:
+    """Root volumes go with their instance; one left detached (someone changed
+    DeleteOnTermination) would still cost money, so it goes too."""
+    filters = [*deployment_filter(deployment), {"Name": "status", "Values": ["available"]}]
+    removed = []
+    for volume in ec2.describe_volumes(Filters=filters)["Volumes"]:
+        ec2.delete_volume(VolumeId=volume["VolumeId"])
+        progress(ProgressEvent("volume", volume["VolumeId"], "deleted"))
+        removed.append(Resource("volume", volume["VolumeId"]))
+    return removed
