@@ -136,18 +136,25 @@ class ModelShare:
     cost_usd: float = 0.0
     energy_j: float | None = 0.0
 
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def usd_per_million_tokens(self) -> float | None:
+        return _ratio(self.cost_usd * 1e6, self.total_tokens)
+
     def to_dict(self) -> Json:
-        total = self.prompt_tokens + self.completion_tokens
         return {
             "requests": self.requests,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "total_tokens": total,
+            "total_tokens": self.total_tokens,
             "allocated_cost_usd": self.cost_usd,
             "allocated_energy_j": self.energy_j,
-            "cost_per_token": _ratio(self.cost_usd, total),
-            "usd_per_million_tokens": _ratio(self.cost_usd * 1e6, total),
-            "joules_per_token": _ratio(self.energy_j, total),
+            "cost_per_token": _ratio(self.cost_usd, self.total_tokens),
+            "usd_per_million_tokens": self.usd_per_million_tokens,
+            "joules_per_token": _ratio(self.energy_j, self.total_tokens),
         }
 
 

@@ -36,7 +36,7 @@ def _root(
 def _register() -> None:
     # Each command module adds itself to `app`; imported here so `--help` lists them all.
     # One line per module: add yours below.
-    pass
+    from gpucost.cli import replay  # noqa: F401
 
 
 _register()
