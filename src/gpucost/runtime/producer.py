@@ -1,0 +1,193 @@
+"""The publishing loop: events from a source, paced by it, into Kafka; counts every delivery.
+
+Nothing is dropped: a full local queue means wait and retry, and a stop request ends
+production and flushes (bounded) what was already handed to the client, so the summary
+says exactly how many events the broker acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Protocol
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from gpucost.errors import ServiceUnavailable
+from gpucost.runtime.events import TokenEvent, encode_event
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOPIC: Final = "token_usage"
+MAX_BATCH: Final = 1_000
+"""Events published between two `poll(0)`s: delivery reports are served, and a stop request
+seen, at least this often, even at the highest rates."""
+MAX_SLEEP_S: Final = 0.1
+"""Longest single sleep: bounds how late a stop request or a replay's next event is noticed."""
+
+
+class EventSource(Protocol):
+    """Where events come from and when: the token bucket (synthetic) or a trace's clock."""
+
+    def due(self, most: int) -> list[TokenEvent]:
+        """Events to publish now, at most `most`; empty when the next is not due yet."""
+        ...
+
+    def wait(self) -> float | None:
+        """Seconds until the next event is due; None when the source is exhausted."""
+        ...
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    sent: int
+    """Handed to the client."""
+    acked: int
+    """Acknowledged by all in-sync replicas (acks=all): these are in the topic."""
+    failed: int
+    """Reported failed by the client (after its own retries)."""
+    pending: int
+    """Neither, when the run ended: the flush timed out on them."""
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "elapsed_s": round(self.elapsed_s, 3), "rate": round(self.rate, 1)}
+
+
+def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        # Idempotence: a send the client retries after a lost ack is not written twice.
+        "enable.idempotence": True,
+        "acks": "all",
+        # A few ms of lingering fills batches at high rates; at 50/s it adds at most 10 ms.
+        "linger.ms": 10,
+        "batch.size": 512 * 1024,
+        "batch.num.messages": 10_000,
+        # lz4 is built into librdkafka and the cheapest on CPU; events are repetitive JSON.
+        "compression.type": "lz4",
+        **extra,
+    }
+
+
+class Publisher:
+    """One confluent_kafka Producer keyed by GPU, with delivery counts."""
+
+    def __init__(self, producer: Producer, topic: str = DEFAULT_TOPIC) -> None:
+        self._producer = producer
+        self.topic = topic
+        self.sent = 0
+        self.acked = 0
+        self.failed = 0
+        self.last_error: str | None = None
+
+    @classmethod
+    def connect(cls, bootstrap: str, topic: str = DEFAULT_TOPIC, **extra: Any) -> Publisher:
+        publisher: Publisher
+        config = producer_config(bootstrap, **extra)
+        # A single configured callback instead of one per produce() call: cheaper per event.
+        config["on_delivery"] = lambda err, msg: publisher.delivered(err, msg)
+        config["error_cb"] = _log_client_error
+        # librdkafka's own log lines go through logging (JSON lines), not raw to stderr.
+        config["logger"] = log
+        publisher = cls(Producer(config), topic)
+        return publisher
+
+    def delivered(self, error: KafkaError | None, _message: Message | None) -> None:
+        if error is None:
+            self.acked += 1
+        else:
+            self.failed += 1
+            self.last_error = str(error)
+
+    def publish(self, event: TokenEvent) -> None:
+        value = encode_event(event)
+        key = str(event.gpu)  # per-GPU order: a GPU's events share a partition
+        while True:
+            try:
+                self._producer.produce(self.topic, value, key)
+                break
+            except BufferError:
+                # The local queue is full: serve delivery reports to make room, never drop.
+                self._producer.poll(0.05)
+        self.sent += 1
+
+    def poll(self, timeout: float = 0.0) -> None:
+        self._producer.poll(timeout)
+
+    def flush(self, timeout: float) -> int:
+        """Wait up to `timeout` s for outstanding deliveries; returns how many are left."""
+        return int(self._producer.flush(timeout))
+
+    def wait_for_broker(self, timeout: float) -> None:
+        """Fail early and clearly if no broker answers, rather than queueing into the void."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._producer.list_topics(timeout=max(0.2, min(deadline - time.monotonic(), 5)))
+                return
+            except KafkaException:
+                if time.monotonic() >= deadline:
+                    raise ServiceUnavailable(
+                        f"no Kafka broker answered within {timeout:g} s",
+                        "check --bootstrap / KAFKA_BOOTSTRAP and that the broker is up",
+                    ) from None
+
+    def summary(self, elapsed_s: float, pending: int = 0) -> Summary:
+        return Summary(self.sent, self.acked, self.failed, pending, elapsed_s)
+
+
+def run(
+    source: EventSource,
+    publisher: Publisher,
+    *,
+    count: int | None = None,
+    duration: float | None = None,
+    stop: StopFlag | None = None,
+    flush_timeout: float = 30.0,
+    on_progress: Callable[[Summary], None] | None = None,
+    progress_every: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Summary:
+    """Publish until `count` events, `duration` seconds, the source runs dry or `stop` is set;
+    then flush for at most `flush_timeout` s and return what happened to every event."""
+    start = clock()
+    next_progress = start + progress_every
+    while stop is None or not stop.is_set():
+        now = clock()
+        if duration is not None and now - start >= duration:
+            break
+        most = MAX_BATCH if count is None else min(MAX_BATCH, count - publisher.sent)
+        if most <= 0:
+            break
+        for event in source.due(most):
+            publisher.publish(event)
+        publisher.poll(0)
+        if on_progress is not None and now >= next_progress:
+            on_progress(publisher.summary(now - start))
+            next_progress = now + progress_every
+        wait = source.wait()
+        if wait is None:
+            break
+        if wait > 0:
+            if duration is not None:
+                wait = min(wait, max(0.0, start + duration - clock()))
+            sleep(min(wait, MAX_SLEEP_S))
+    pending = publisher.flush(flush_timeout)
+    return publisher.summary(clock() - start, pending)
+
+
+def _log_client_error(error: KafkaError) -> None:
+    # librdkafka retries transient errors (broker down, timeouts) by itself; say so, go on.
+    log.warning("kafka client error: %s", error)
