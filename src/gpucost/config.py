@@ -50,7 +50,7 @@ class GpucostConfig(BaseSettings):
         frozen=True,
     )
 
-    deployment: str = "gpucost"
+    deployment: str = "main"
     provider: ProviderName = "local"
     region: str | None = None
     instance_type: str = "t3a.medium"
@@ -140,10 +140,13 @@ def _clean(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if v is not None}
 
 
-def load_config(path: Path | None = None, **overrides: Any) -> GpucostConfig:
+def load_config(
+    path: Path | None = None, *, use_file: bool = True, **overrides: Any
+) -> GpucostConfig:
     """Settings from flags (`overrides`), `GPUCOST_*`, the file, defaults.
 
-    `path=None` reads `./gpucost.toml` when it exists; an explicit path must exist.
+    `path=None` reads `./gpucost.toml` when it exists; an explicit path must
+    exist; `use_file=False` ignores any file (what `init` starts from).
     """
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} not found", hint="create one with `gpucost init`")
@@ -159,6 +162,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> GpucostConfig:
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
+            if not use_file:
+                return (init_settings, env_settings)
             return (
                 init_settings,
                 env_settings,
@@ -223,6 +228,14 @@ def _toml_value(value: object) -> str:
     return f'"{escaped}"'
 
 
+def _home_relative(path: Path) -> str:
+    # Keeps the file usable by whoever checks it out on another machine.
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
 def render_config(settings: GpucostConfig) -> str:
     """A commented `gpucost.toml`; unset optional settings stay as comments."""
 
@@ -263,7 +276,11 @@ def render_config(settings: GpucostConfig) -> str:
             "Who may reach SSH (22) and the API (8080): your public IP as a /32.",
             "203.0.113.7/32",
         ),
-        line("ssh_public_key", str(settings.ssh_public_key), "Only this public key is uploaded."),
+        line(
+            "ssh_public_key",
+            _home_relative(settings.ssh_public_key),
+            "Only this public key is uploaded.",
+        ),
         line(
             "price_per_gpu_hour_usd",
             settings.price_per_gpu_hour_usd,

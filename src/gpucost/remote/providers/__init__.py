@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from gpucost.errors import GpucostError
 from gpucost.remote.providers.base import (
+    ADMIN_ACCESS,
     Action,
     Change,
     Plan,
@@ -18,6 +19,7 @@ from gpucost.remote.providers.base import (
 )
 
 __all__ = [
+    "ADMIN_ACCESS",
     "Action",
     "Change",
     "Plan",

@@ -35,10 +35,6 @@ class CapacityError(CloudError):
     """No capacity for the instance type in a zone (another zone may have some)."""
 
 
-class AdminCidrChanged(CloudError):
-    """The firewall admits another admin address than the settings name."""
-
-
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))

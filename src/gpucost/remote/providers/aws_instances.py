@@ -264,7 +264,7 @@ def ensure_instances(
     wait_delay: int,
 ) -> dict[VmName, dict[str, Any]]:
     instances = find_instances(ec2, config.deployment)
-    for vm, instance in instances.items():
+    for vm, instance in sorted(instances.items()):
         progress(
             ProgressEvent(
                 "instance", instance_name(config.deployment, vm), "exists", instance["InstanceId"]

@@ -1,0 +1,50 @@
+"""`gpucost down`: remove everything the deployment made, found by its tags."""
+
+from __future__ import annotations
+
+import typer
+
+from gpucost.cli.app import app
+from gpucost.cli.infra_common import (
+    ConfigOpt,
+    DeploymentOpt,
+    JsonOpt,
+    LiveProgress,
+    ProviderOpt,
+    RegionOpt,
+    YesOpt,
+    build_config,
+    print_json,
+    removed_table,
+)
+from gpucost.cli.output import console, err_console
+from gpucost.remote import lifecycle
+
+
+@app.command()
+def down(
+    config_file: ConfigOpt = None,
+    deployment: DeploymentOpt = None,
+    provider: ProviderOpt = None,
+    region: RegionOpt = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Terminate the VMs and delete the security groups, key pair and network.
+
+    Example: gpucost down --provider aws --region us-east-1 --yes
+    """
+    config = build_config(config_file, deployment=deployment, provider=provider, region=region)
+    if not yes:
+        typer.confirm(
+            f"Remove everything of deployment {config.deployment!r} ({config.provider})?",
+            abort=True,
+        )
+    with LiveProgress(err_console) as progress:
+        removed = lifecycle.down(config, progress)
+    if as_json:
+        print_json([{"kind": r.kind, "id": r.id, "name": r.name} for r in removed])
+    elif removed:
+        console.print(removed_table(removed))
+    else:
+        console.print(f"nothing of deployment {config.deployment!r} was found")
