@@ -36,6 +36,10 @@ def _root(
 def _register() -> None:
     # Each command module adds itself to `app`; imported here so `--help` lists them all.
     # One line per module: add yours below.
+    import gpucost.cli.down
+    import gpucost.cli.init
+    import gpucost.cli.status
+    import gpucost.cli.up  # noqa: F401
     from gpucost.cli import replay  # noqa: F401
 
 
