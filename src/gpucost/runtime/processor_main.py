@@ -128,3 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"gpucost-processor: {error.one_line()}", file=sys.stderr)
         sys.exit(error.exit_status)
     sys.exit(ExitStatus.OK)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""A real `gpucost-processor` process against the real broker and database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from gpucost.runtime.kafka import ensure_topics
+from support.pipeline import Pipeline, free_port
+
+
+@pytest.fixture
+def pipeline_factory(
+    kafka_bootstrap: str, mongodb_uri: str, tmp_path: Path
+) -> Iterator[Callable[..., Pipeline]]:
+    made: list[Pipeline] = []
+    client: MongoClient[Any] = MongoClient(mongodb_uri)
+
+    def make(window_s: float = 2.0, partitions: int = 3, **settings: str) -> Pipeline:
+        name = f"it_{uuid.uuid4().hex[:10]}"
+        ensure_topics(kafka_bootstrap, [name, f"{name}.dlq"], partitions)
+        port = free_port()
+        env = {
+            **os.environ,
+            "PRICE_PER_HOUR_USD": "3.5",
+            "KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "MONGODB_URI": mongodb_uri,
+            "KAFKA_TOPIC": name,
+            "KAFKA_DLQ_TOPIC": f"{name}.dlq",
+            "KAFKA_GROUP": f"{name}-group",
+            "MONGODB_COLLECTION_PREFIX": f"{name}_",
+            "GPU_SOURCE": "seed",
+            "WINDOW_S": str(window_s),
+            "WINDOW_GRACE_S": "1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            **settings,
+        }
+        pipeline = Pipeline(
+            topic=name,
+            dlq_topic=f"{name}.dlq",
+            prefix=f"{name}_",
+            bootstrap=kafka_bootstrap,
+            env=env,
+            http=f"http://127.0.0.1:{port}",
+            db=client.get_default_database(),
+            log_path=tmp_path / f"{name}.log",
+        )
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        if pipeline.process is not None:
+            pipeline.process.kill()
+            pipeline.process.wait()
+        pipeline.token_usage.drop()
+        pipeline.gpu_metrics.drop()
+    client.close()
