@@ -55,6 +55,8 @@ class Summary:
     pending: int
     """Neither, when the run ended: the flush timed out on them."""
     elapsed_s: float
+    last_error: str | None = None
+    """The last delivery error, if any failed: usually says why all the others did."""
 
     @property
     def rate(self) -> float:
@@ -130,21 +132,30 @@ class Publisher:
         return int(self._producer.flush(timeout))
 
     def wait_for_broker(self, timeout: float) -> None:
-        """Fail early and clearly if no broker answers, rather than queueing into the void."""
+        """Wait until the broker answers and knows the topic; fail early and clearly if not,
+        rather than queueing events that would time out one by one."""
         deadline = time.monotonic() + timeout
+        problem = "no Kafka broker answered"
+        hint = "check --bootstrap / KAFKA_BOOTSTRAP and that the broker is up"
         while True:
             try:
-                self._producer.list_topics(timeout=max(0.2, min(deadline - time.monotonic(), 5)))
-                return
+                # Asking for the topic by name also creates it where the broker auto-creates.
+                metadata = self._producer.list_topics(
+                    self.topic, timeout=max(0.2, min(deadline - time.monotonic(), 5))
+                )
+                topic = metadata.topics.get(self.topic)
+                if topic is not None and topic.error is None and topic.partitions:
+                    return
+                problem = f"topic {self.topic!r} does not exist"
+                hint = "create it, or let the broker auto-create topics"
             except KafkaException:
-                if time.monotonic() >= deadline:
-                    raise ServiceUnavailable(
-                        f"no Kafka broker answered within {timeout:g} s",
-                        "check --bootstrap / KAFKA_BOOTSTRAP and that the broker is up",
-                    ) from None
+                pass
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailable(f"{problem} (waited {timeout:g} s)", hint)
+            time.sleep(0.2)
 
     def summary(self, elapsed_s: float, pending: int = 0) -> Summary:
-        return Summary(self.sent, self.acked, self.failed, pending, elapsed_s)
+        return Summary(self.sent, self.acked, self.failed, pending, elapsed_s, self.last_error)
 
 
 def run(
