@@ -19,6 +19,10 @@ from gpucost.runtime.trace import default_seed_path
 PRODUCER = Path(sys.executable).parent / "gpucost-producer"
 
 
+def command(bootstrap: str, topic: str, *args: str) -> list[str]:
+    return [str(PRODUCER), "--bootstrap", bootstrap, "--topic", topic, *args]
+
+
 def consume_all(bootstrap: str, topic: str, expected: int, quiet_s: float = 3.0) -> list[Message]:
     """Everything in `topic` from the start: stops `quiet_s` after the last message once at
     least `expected` arrived (so extras, i.e. duplicates, would be seen), or after 60 s."""
@@ -82,8 +86,7 @@ def test_sigterm_mid_run_exits_0_and_every_acked_event_is_in_the_topic(
     topic = kafka_topic_factory(partitions=3)
     mark = f"it-term-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
-        [str(PRODUCER), "--bootstrap", kafka_bootstrap, "--topic", topic]
-        + ["--rate", "2000", "--gpus", "2", "--mark", mark],
+        command(kafka_bootstrap, topic, "--rate", "2000", "--gpus", "2", "--mark", mark),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,8 +118,7 @@ def test_a_replay_publishes_the_recorded_events_shifted_to_now(
     topic = kafka_topic_factory(partitions=1)
     started = time.time()
     result = subprocess.run(
-        [str(PRODUCER), "--bootstrap", kafka_bootstrap, "--topic", topic]
-        + ["--replay", str(default_seed_path()), "--count", "3", "--mark", "it-replay"],
+        command(kafka_bootstrap, topic, "--replay", str(default_seed_path()), "--count", "3"),
         capture_output=True,
         text=True,
         timeout=60,
