@@ -30,5 +30,8 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
+demo: venv
+	scripts/dev/demo.sh
+
 clean: services-stop
 	rm -rf .services

@@ -41,6 +41,7 @@ def _register() -> None:
     import gpucost.cli.status
     import gpucost.cli.up  # noqa: F401
     from gpucost.cli import replay  # noqa: F401
+    from gpucost.cli import report  # noqa: F401
 
 
 _register()
