@@ -7,12 +7,13 @@ from one `random.Random`, so a seed reproduces a run event for event, event_ids 
 
 from __future__ import annotations
 
-import math
 import random
 import time
 import uuid
+from bisect import bisect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from math import exp, log
 from types import MappingProxyType
 from typing import Final
 
@@ -36,6 +37,13 @@ class ModelProfile:
     decode_tps: float
     share: float
     """Fraction of traffic when no model is chosen: small models serve most requests."""
+    prompt_mu: float = field(init=False)
+    completion_mu: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Precomputed: make() runs tens of thousands of times a second.
+        object.__setattr__(self, "prompt_mu", log(self.prompt_median))
+        object.__setattr__(self, "completion_mu", log(self.completion_median))
 
 
 MODELS: Final[Mapping[str, ModelProfile]] = MappingProxyType(
@@ -71,6 +79,8 @@ class SyntheticEvents:
             raise ConfigError(f"unknown model {model!r}", hint=f"one of: {', '.join(MODELS)}")
         self._profiles = [MODELS[model]] if model else list(MODELS.values())
         self._cum_shares = _cumulative([p.share for p in self._profiles])
+        self._total_share = self._cum_shares[-1]
+        self._mixed = len(self._profiles) > 1
         self._node = node
         self._producer = producer
         self._gpus = gpus
@@ -78,28 +88,27 @@ class SyntheticEvents:
         self._clock = clock
 
     def make(self, ts: float | None = None) -> TokenEvent:
+        # The hot path at 20,000+ events/s: exp(gauss) rather than lognormvariate, a bisect
+        # rather than choices(), no helper calls; each saves a microsecond or more per event.
         rng = self._rng
         profile = self._profiles[0]
-        if len(self._profiles) > 1:
-            profile = rng.choices(self._profiles, cum_weights=self._cum_shares)[0]
-        prompt = _clip(rng.lognormvariate(math.log(profile.prompt_median), profile.prompt_sigma))
-        prompt = min(prompt, profile.context - 1)
-        completion = _clip(
-            rng.lognormvariate(math.log(profile.completion_median), profile.completion_sigma)
-        )
-        completion = min(completion, profile.max_output, profile.context - prompt)
+        if self._mixed:
+            profile = self._profiles[bisect(self._cum_shares, rng.random() * self._total_share)]
+        prompt = round(exp(profile.prompt_mu + profile.prompt_sigma * rng.gauss()))
+        prompt = max(1, min(prompt, profile.context - 1))
+        completion = round(exp(profile.completion_mu + profile.completion_sigma * rng.gauss()))
+        completion = max(1, min(completion, profile.max_output, profile.context - prompt))
         latency_s = prompt / profile.prefill_tps + completion / profile.decode_tps
         return TokenEvent(
             v=1,
-            # getrandbits instead of uuid4() so a seed reproduces ids; version=4 sets the bits.
-            event_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            event_id=_uuid4(rng.getrandbits(128)),
             ts=self._clock() if ts is None else ts,
             model=profile.name,
-            gpu=rng.randrange(self._gpus) if self._gpus > 1 else 0,
+            gpu=int(rng.random() * self._gpus),
             node=self._node,
             prompt_tokens=prompt,
             completion_tokens=completion,
-            latency_ms=round(latency_s * 1000.0 * rng.uniform(0.9, 1.3), 1),
+            latency_ms=round(latency_s * (900.0 + 400.0 * rng.random()), 1),
             producer=self._producer,
         )
 
@@ -124,8 +133,19 @@ class SyntheticSource:
         return self._bucket.delay()
 
 
-def _clip(tokens: float) -> int:
-    return max(1, round(tokens))
+_VERSION_4_MASK: Final = ~(0xC000 << 48 | 0xF000 << 64)
+_VERSION_4_BITS: Final = 0x8000 << 48 | 0x4000 << 64
+
+
+def _uuid4(bits: int) -> uuid.UUID:
+    """`uuid.UUID(int=bits, version=4)` at a tenth of the cost (its checks take 2 µs).
+
+    The ids come from the seeded generator, not uuid4(), so a seed reproduces them."""
+    value = object.__new__(uuid.UUID)
+    # UUID is immutable through its own __setattr__; this sets its two slots as __init__ does.
+    object.__setattr__(value, "int", (bits & _VERSION_4_MASK) | _VERSION_4_BITS)
+    object.__setattr__(value, "is_safe", uuid.SafeUUID.unknown)
+    return value
 
 
 def _cumulative(shares: list[float]) -> list[float]:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from gpucost.errors import ConfigError
 from gpucost.runtime.events import TokenEvent, encode_event, parse_event
 from gpucost.runtime.ratelimit import TokenBucket
-from gpucost.runtime.synthetic import MODELS, SyntheticEvents, SyntheticSource
+from gpucost.runtime.synthetic import MODELS, SyntheticEvents, SyntheticSource, _uuid4
 
 pytestmark = pytest.mark.unit
 
@@ -93,3 +93,15 @@ def test_the_source_releases_what_the_bucket_allows() -> None:
     now[0] += 1.0
     assert len(source.due(4)) == 4
     assert len(source.due(1000)) == 6
+
+
+@given(bits=st.integers(min_value=0, max_value=2**128 - 1))
+def test_the_fast_uuid4_is_uuid_with_version_4(bits: int) -> None:
+    expected = uuid.UUID(int=bits, version=4)
+    fast = _uuid4(bits)
+    assert (fast, str(fast), hash(fast), fast.version) == (
+        expected,
+        str(expected),
+        hash(expected),
+        4,
+    )
