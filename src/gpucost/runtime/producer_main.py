@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import IO, Annotated, Any
@@ -54,12 +55,14 @@ def produce(
     settings: ProducerSettings,
     *,
     stop: StopFlag | None = None,
-    on_progress: Any = None,
+    on_progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
     """The whole producer as a library call: connect, wait for the broker, publish, flush."""
-    source = build_source(settings)
     publisher = Publisher.connect(settings.bootstrap, settings.topic)
     publisher.wait_for_broker(settings.wait)
+    # Built after the wait: a token bucket started earlier would release a burst at once,
+    # and a replay would start its schedule late.
+    source = build_source(settings)
     return run(
         source,
         publisher,
@@ -87,6 +90,16 @@ class JsonLines(logging.Formatter):
         return json.dumps(line)
 
 
+class Readable(logging.Formatter):
+    """On a terminal: `level: msg key=value ...`, for a person between progress lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        counts = getattr(record, "counts", None)
+        pairs = "".join(f" {k}={v}" for k, v in counts.items()) if isinstance(counts, dict) else ""
+        # \r + erase-line: a log line replaces the progress line, which the next report redraws.
+        return f"\r\033[K{record.levelname.lower()}: {record.getMessage()}{pairs}"
+
+
 class Progress:
     """A live `\\r` line on a terminal; a JSON log line per report otherwise."""
 
@@ -111,7 +124,7 @@ class Progress:
 
 def _setup_logging(stream: IO[str]) -> None:
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonLines())
+    handler.setFormatter(Readable() if stream.isatty() else JsonLines())
     root = logging.getLogger("gpucost")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -146,7 +159,10 @@ def _main(
         str | None, typer.Option(help="Topic. Env KAFKA_TOPIC. Default token_usage.")
     ] = None,
     rate: Annotated[
-        float | None, typer.Option(help="Synthetic events per second. Default 50.")
+        float | None,
+        typer.Option(
+            help="Synthetic events per second (a replay keeps its recorded pace). Default 50."
+        ),
     ] = None,
     count: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
@@ -221,3 +237,5 @@ def main() -> None:
         app(prog_name="gpucost-producer")
     except GpucostError as error:
         sys.exit(int(fail(error)))
+    except KeyboardInterrupt:  # a second Ctrl-C cut the flush short: the user asked for it
+        sys.exit(int(ExitStatus.INTERRUPTED))
