@@ -17,7 +17,7 @@ import boto3
 from gpucost.config import GpucostConfig
 from gpucost.errors import ConfigError
 from gpucost.inventory import Inventory, VmName
-from gpucost.remote.providers.aws_errors import aws_errors
+from gpucost.remote.providers.aws_errors import CloudError, aws_errors
 from gpucost.remote.providers.aws_instances import (
     check_key_pair,
     destroy_instances,
@@ -68,6 +68,10 @@ class AwsProvider:
         self._session_factory = session_factory
         self._wait_delay = wait_delay
         self._group_delete_delay = group_delete_delay
+        # One session and client pair per region: botocore parses the large EC2
+        # model once per session, which is most of a short command's time.
+        self._sessions: dict[str | None, Any] = {}
+        self._clients_by_region: dict[str, tuple[Client, Client]] = {}
 
     # --- plumbing -------------------------------------------------------
 
@@ -78,13 +82,20 @@ class AwsProvider:
         # Flags/env/file first; else the region recorded by an earlier `up`, so
         # `down` and `status` need no flag; else boto3's own default.
         recorded = (self._state(config).read_json(STATE_FILE) or {}).get("region")
-        session = self._session_factory(config.region or recorded)
+        wanted = config.region or recorded
+        if wanted not in self._sessions:
+            self._sessions[wanted] = self._session_factory(wanted)
+        session = self._sessions[wanted]
         region = session.region_name
         if not region:
             raise ConfigError(
                 "no AWS region set", hint="pass --region, or set GPUCOST_REGION or AWS_REGION"
             )
-        return session.client("ec2"), session.client("ssm"), str(region)
+        _check_region(session, str(region))
+        if region not in self._clients_by_region:
+            self._clients_by_region[region] = (session.client("ec2"), session.client("ssm"))
+        ec2, ssm = self._clients_by_region[region]
+        return ec2, ssm, str(region)
 
     @staticmethod
     def _admin_cidr(config: GpucostConfig) -> str:
@@ -197,6 +208,21 @@ class AwsProvider:
             removed += destroy_network(ec2, dep, progress)
         self._state(config).remove()
         return removed
+
+
+def _check_region(session: Any, region: str) -> None:
+    # A mistyped region would otherwise surface as a DNS failure deep in botocore.
+    known = {
+        name
+        for partition in session.get_available_partitions()
+        for name in session.get_available_regions("ec2", partition_name=partition)
+    }
+    if known and region not in known:
+        raise CloudError(
+            f"unknown AWS region {region!r}",
+            hint="pass --region with a name such as us-east-1 "
+            "(`aws ec2 describe-regions` lists yours)",
+        )
 
 
 def _destroy_loose_volumes(ec2: Client, deployment: str, progress: Progress) -> list[Resource]:

@@ -77,19 +77,22 @@ def group_name(deployment: str, role: Role) -> str:
 Permission = tuple[str, int, int, str, str]
 
 
-def _permissions(group: Mapping[str, Any]) -> set[Permission]:
-    found: set[Permission] = set()
+def _permissions(group: Mapping[str, Any]) -> dict[Permission, str | None]:
+    """Each ingress permission of a group, with its description: AWS ignores the
+    description when revoking, but moto matches it, so revokes pass it back."""
+    found: dict[Permission, str | None] = {}
+    sources = (
+        ("IpRanges", "cidr", "CidrIp"),
+        ("Ipv6Ranges", "cidr6", "CidrIpv6"),
+        ("UserIdGroupPairs", "group", "GroupId"),
+        ("PrefixListIds", "prefix", "PrefixListId"),
+    )
     for p in group.get("IpPermissions", []):
         proto = str(p.get("IpProtocol"))
         start, end = int(p.get("FromPort", -1)), int(p.get("ToPort", -1))
-        found.update((proto, start, end, "cidr", r["CidrIp"]) for r in p.get("IpRanges", []))
-        found.update((proto, start, end, "cidr6", r["CidrIpv6"]) for r in p.get("Ipv6Ranges", []))
-        found.update(
-            (proto, start, end, "group", g["GroupId"]) for g in p.get("UserIdGroupPairs", [])
-        )
-        found.update(
-            (proto, start, end, "prefix", x["PrefixListId"]) for x in p.get("PrefixListIds", [])
-        )
+        for field, kind, key in sources:
+            for entry in p.get(field, []):
+                found[(proto, start, end, kind, entry[key])] = entry.get("Description")
     return found
 
 
@@ -146,11 +149,11 @@ def find_groups(ec2: Client, deployment: str, vpc_id: str | None) -> dict[Role, 
 class RuleDiff:
     role: Role
     add: tuple[tuple[Permission, Rule], ...]
-    remove: tuple[Permission, ...]
+    remove: tuple[tuple[Permission, str | None], ...]
 
     def admin_change(self, admin_cidr: str) -> tuple[str, str] | None:
         """(old, new) when the only thing that moved is the admin address."""
-        old = {key[4] for key in self.remove if key[3] in ("cidr", "cidr6")}
+        old = {key[4] for key, _ in self.remove if key[3] in ("cidr", "cidr6")}
         new = {rule.source for _, rule in self.add if not rule.from_group}
         if old and new == {admin_cidr}:
             return ", ".join(sorted(old)), admin_cidr
@@ -172,7 +175,7 @@ def diff_rules(
         wanted = _wanted(usable, group_ids)
         have = _permissions(group)
         add = tuple(sorted((k, r) for k, r in wanted.items() if k not in have))
-        remove = tuple(sorted(k for k in have if k not in wanted))
+        remove = tuple(sorted((k, d) for k, d in have.items() if k not in wanted))
         if add or remove:
             diffs.append(RuleDiff(role, add, remove))
     return diffs
@@ -204,7 +207,7 @@ def plan_security(
         )
         changes.extend(
             Change(Action.DELETE, "ingress rule", name, _describe(k, group_ids))
-            for k in diff.remove
+            for k, _ in diff.remove
         )
     return changes
 
@@ -234,9 +237,9 @@ def ensure_groups(
         name = group_name(config.deployment, diff.role)
         if diff.remove:
             ec2.revoke_security_group_ingress(
-                GroupId=gid, IpPermissions=[_ip_permission(k) for k in diff.remove]
+                GroupId=gid, IpPermissions=[_ip_permission(k, d) for k, d in diff.remove]
             )
-            for key in diff.remove:
+            for key, _ in diff.remove:
                 progress(ProgressEvent("ingress rule", name, "deleted", _describe(key, group_ids)))
         if diff.add:
             ec2.authorize_security_group_ingress(
@@ -265,7 +268,8 @@ def destroy_groups(
         if permissions:
             with already_gone_ok():
                 ec2.revoke_security_group_ingress(
-                    GroupId=group["GroupId"], IpPermissions=[_ip_permission(k) for k in permissions]
+                    GroupId=group["GroupId"],
+                    IpPermissions=[_ip_permission(k, d) for k, d in permissions.items()],
                 )
     removed: list[Resource] = []
     for role, group in groups.items():
