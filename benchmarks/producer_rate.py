@@ -26,7 +26,7 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from gpucost.runtime.events import encode_event
+from gpucost.runtime.events import TokenEvent, encode_event
 from gpucost.runtime.producer import Publisher, Summary, producer_config, run
 from gpucost.runtime.ratelimit import TokenBucket
 from gpucost.runtime.synthetic import SyntheticEvents, SyntheticSource
@@ -44,11 +44,28 @@ def drop_topic(bootstrap: str, topic: str) -> None:
     admin.delete_topics([topic])[topic].result(timeout=30)
 
 
-def producer_loop(bootstrap: str, topic: str, rate: float, seconds: float) -> Summary:
+class Timed(SyntheticSource):
+    """Records when each event was released, on a clock the loop does not use."""
+
+    def __init__(self, events: SyntheticEvents, bucket: TokenBucket) -> None:
+        super().__init__(events, bucket)
+        self.released: list[float] = []
+
+    def due(self, most: int) -> list[TokenEvent]:
+        batch = super().due(most)
+        self.released.extend([time.perf_counter()] * len(batch))
+        return batch
+
+
+def producer_loop(
+    bootstrap: str, topic: str, rate: float, seconds: float
+) -> tuple[Summary, list[float]]:
     publisher = Publisher.connect(bootstrap, topic)
     publisher.wait_for_broker(30)
-    events = SyntheticEvents(node="bench", producer="bench", gpus=4, seed=1)
-    return run(SyntheticSource(events, TokenBucket(rate)), publisher, duration=seconds)
+    source = Timed(
+        SyntheticEvents(node="bench", producer="bench", gpus=4, seed=1), TokenBucket(rate)
+    )
+    return run(source, publisher, duration=seconds), source.released
 
 
 def raw_loop(bootstrap: str, topic: str, n: int) -> dict[str, Any]:
@@ -95,7 +112,7 @@ def main() -> None:
     }
     topic = make_topic(args.bootstrap, args.partitions)
     try:
-        fast = producer_loop(args.bootstrap, topic, 10_000_000, args.seconds)
+        fast, _ = producer_loop(args.bootstrap, topic, 10_000_000, args.seconds)
         raw = raw_loop(args.bootstrap, topic, fast.sent)
         result["max_rate"] = {
             "producer": fast.as_dict(),
@@ -103,14 +120,19 @@ def main() -> None:
             "ratio_producer_to_raw": round(fast.rate / raw["rate"], 3),
         }
         if args.pacing:
-            paced = producer_loop(args.bootstrap, topic, 50.0, args.pacing_seconds)
-            achieved = paced.acked / args.pacing_seconds
+            paced, released = producer_loop(args.bootstrap, topic, 50.0, args.pacing_seconds)
+            # Rate between the first and last release, timed outside the loop's own clock;
+            # lag: how far any event fell behind its ideal instant first + i/50.
+            span = released[-1] - released[0]
+            achieved = (len(released) - 1) / span
+            lag = max(t - (released[0] + i / 50.0) for i, t in enumerate(released))
             result["pacing"] = {
                 "target_rate": 50.0,
                 "seconds": args.pacing_seconds,
                 "acked": paced.acked,
                 "achieved_rate": round(achieved, 3),
                 "error_pct": round(100 * (achieved - 50.0) / 50.0, 3),
+                "max_lag_ms": round(lag * 1000, 2),
             }
     finally:
         drop_topic(args.bootstrap, topic)
