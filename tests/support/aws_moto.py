@@ -27,6 +27,7 @@ class Calls:
     names: list[str] = field(default_factory=list)
     params: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     hooks: list[tuple[str, Hook]] = field(default_factory=list)
+    after: list[tuple[str, Hook]] = field(default_factory=list)
 
     @property
     def mutating(self) -> list[str]:
@@ -42,6 +43,10 @@ class Calls:
     def inject(self, operation: str, hook: Hook) -> None:
         """Run `hook(params)` before each `operation` call; it may raise."""
         self.hooks.append((operation, hook))
+
+    def inject_after(self, operation: str, hook: Hook) -> None:
+        """Run `hook(parsed)` on each `operation` response; it may rewrite it."""
+        self.after.append((operation, hook))
 
 
 def client_error(code: str, operation: str, message: str = "injected") -> ClientError:

@@ -129,3 +129,11 @@ def test_create_ssh_key(tmp_path: Path) -> None:
     assert (tmp_path / "new" / "id_ed25519").exists()
     with pytest.raises(InputError):
         create_ssh_key(tmp_path / "new" / "id_ed25519.pub")
+
+
+def test_public_ip_detection_failure_is_one_line() -> None:
+    from gpucost.config import detect_public_ip
+
+    with pytest.raises(InputError) as caught:
+        detect_public_ip("http://127.0.0.1:9/", timeout=1)
+    assert "--admin-cidr" in caught.value.one_line()

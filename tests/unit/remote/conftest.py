@@ -92,6 +92,13 @@ def session_factory(aws: None, calls: Calls) -> Callable[[str | None], Any]:
         # before-parameter-build sees the caller's own arguments, before any
         # request is made: the place to count calls and to inject failures.
         session.events.register("before-parameter-build", record)
+
+        def rewrite(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+            for operation, hook in calls.after:
+                if operation == model.name:
+                    hook(parsed)
+
+        session.events.register("after-call", rewrite)
         return session
 
     return factory

@@ -360,3 +360,29 @@ def test_key_pair_from_another_key_is_an_error(
     )
     with pytest.raises(CloudError, match="another public key"):
         provider.plan(make_config(ssh_public_key=tmp_path / "k2.pub"))
+
+
+def test_a_token_spent_on_a_terminated_instance_is_replaced(
+    provider: AwsProvider, config: GpucostConfig, calls: Calls, ec2: Any
+) -> None:
+    """AWS answers a reused ClientToken with the instance it made then, even if
+    terminated since; moto does not keep tokens, so the answer is staged."""
+    staged: list[str] = []
+
+    def answer_with_a_terminated_instance(parsed: dict[str, Any]) -> None:
+        if not staged:
+            instance = parsed["Instances"][0]
+            staged.append(instance["InstanceId"])
+            ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+            instance["State"] = {"Code": 48, "Name": "terminated"}
+
+    calls.inject_after("RunInstances", answer_with_a_terminated_instance)
+    inventory = provider.converge(config)
+    tokens = [r["ClientToken"] for r in calls.of("RunInstances")]
+    assert len(tokens) == 5
+    assert tokens[0] != tokens[1]  # vm1 launched again with a fresh token
+    assert tokens[1].removeprefix("gpucost-test-vm1-") == tokens[2].removeprefix(
+        "gpucost-test-vm2-"
+    )
+    assert inventory.host("vm1").instance_id != staged[0]
+    assert len(_instances(ec2)) == 4
