@@ -40,8 +40,10 @@ def _register() -> None:
     import gpucost.cli.init
     import gpucost.cli.status
     import gpucost.cli.up  # noqa: F401
-    from gpucost.cli import replay  # noqa: F401
-    from gpucost.cli import report  # noqa: F401
+    from gpucost.cli import (
+        replay,  # noqa: F401
+        report,  # noqa: F401
+    )
 
 
 _register()

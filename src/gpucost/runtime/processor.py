@@ -126,6 +126,7 @@ class Processor:
         self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
         self.gpu_alias: dict[str, str] = {}
         self._stop = asyncio.Event()
+        self._write_lock = asyncio.Lock()
         self._thread_stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -285,7 +286,8 @@ class Processor:
         return list(docs.values()), rejected
 
     async def _insert(self, docs: list[Document]) -> None:
-        outcome = await self.store.insert_events(docs)
+        async with self._write_lock:
+            outcome = await self.store.insert_events(docs)
         now = self.clock()
         self.health.mongo_ok = True
         self.health.mongo_error = None
@@ -358,14 +360,22 @@ class Processor:
 
     async def _write_due_windows(self) -> None:
         for key in self.schedule.due(self.clock()):
+            self.schedule.claim(key)
             try:
                 await self.write_window(key)
             except PyMongoError as error:
+                self.schedule.mark_events({key})
                 log.warning("window %s not written yet: %s", key, error)
                 return  # keep order: the schedule advances one window at a time
             self.schedule.done(key)
 
     async def write_window(self, key: WindowKey) -> WindowCost:
+        # Inserts wait while a window is counted and its shares are set: an event landing
+        # between the count and the update would get a share of a total it is not in.
+        async with self._write_lock:
+            return await self._write_window(key)
+
+    async def _write_window(self, key: WindowKey) -> WindowCost:
         gpu, start = key
         settings = self.settings
         tokens = await self.store.window_totals(gpu, start)

@@ -66,7 +66,8 @@ class WindowSchedule:
         return start + self.window_s + self.grace_s <= now
 
     def due(self, now: float) -> list[WindowKey]:
-        """Windows to write now, oldest first. Call `done` for each one written."""
+        """Windows to write now, oldest first. Call `claim` before writing each one and
+        `done` after; a failed write calls `mark_events` to keep it due."""
         keys = {key for key in self.dirty if self.is_closed(key[1], now)}
         for gpu, start in self.next_sampled.items():
             while self.is_closed(start, now):
@@ -74,8 +75,12 @@ class WindowSchedule:
                 start += self.window_s
         return sorted(keys, key=lambda key: (key[1], key[0]))
 
-    def done(self, key: WindowKey) -> None:
+    def claim(self, key: WindowKey) -> None:
+        """Take a window off the dirty set just before writing it: events landing while
+        it is written mark it dirty again, so they are not lost to a late `done`."""
         self.dirty.discard(key)
+
+    def done(self, key: WindowKey) -> None:
         gpu, start = key
         following = start + self.window_s
         if gpu in self.next_sampled and self.next_sampled[gpu] <= start:

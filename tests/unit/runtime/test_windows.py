@@ -15,6 +15,7 @@ def test_window_is_due_only_after_its_end_plus_grace() -> None:
     schedule.mark_events({("0", 100.0)})
     assert schedule.due(111.9) == []
     assert schedule.due(112.0) == [("0", 100.0)]
+    schedule.claim(("0", 100.0))
     schedule.done(("0", 100.0))
     assert schedule.due(200.0) == []
 
@@ -22,6 +23,7 @@ def test_window_is_due_only_after_its_end_plus_grace() -> None:
 def test_a_late_event_makes_a_written_window_due_again() -> None:
     schedule = WindowSchedule(window_s=10, grace_s=2)
     schedule.mark_events({("0", 100.0)})
+    schedule.claim(("0", 100.0))
     schedule.done(("0", 100.0))
     schedule.mark_events({("0", 100.0)})
     assert schedule.due(500.0) == [("0", 100.0)]
@@ -60,3 +62,13 @@ def test_buffer_keeps_order_trims_by_age_and_brackets_a_window() -> None:
     assert buffer.covers(40.0, 50.0)
     assert not buffer.covers(0.0, 20.0)
     assert not buffer.covers(60.5, 70.0)
+
+
+def test_events_landing_while_a_window_is_written_keep_it_due() -> None:
+    schedule = WindowSchedule(window_s=10, grace_s=2)
+    schedule.mark_events({("0", 100.0)})
+    (key,) = schedule.due(200.0)
+    schedule.claim(key)
+    schedule.mark_events({key})  # an insert finished during the write
+    schedule.done(key)
+    assert schedule.due(200.0) == [key]
