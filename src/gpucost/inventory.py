@@ -33,6 +33,10 @@ class Host(BaseModel):
     security_groups: tuple[str, ...] = ()
     availability_zone: str | None = None
     ssh_user: str = "ubuntu"
+    ssh_port: int = 22
+    ssh_host_key_fingerprints: tuple[str, ...] = ()
+    """SHA256 fingerprints the provider vouches for (AWS: from the console output);
+    empty: the first connection trusts the key it is offered and pins it."""
 
     @property
     def exists(self) -> bool:

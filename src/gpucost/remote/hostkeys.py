@@ -1,0 +1,152 @@
+"""Pinned SSH host keys: the deployment state remembers each VM's key.
+
+A VM's key is accepted once, by one of two proofs: the fingerprint its
+provider published (cloud-init prints it to the AWS console output), or trust
+on first use with the fingerprint printed. From then on only that key is
+accepted; a different one stops everything, because the usual innocent cause
+(a recycled IP or a recreated VM) and the dangerous one (someone in the path)
+look the same from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from gpucost.errors import GpucostError
+from gpucost.state import StateDir
+
+STATE_FILE = "host_keys.json"
+KNOWN_HOSTS_FILE = "known_hosts"
+
+
+class HostKeyMismatch(GpucostError):
+    """The host offered another key than the one pinned in the state."""
+
+
+class HostKeyRejected(GpucostError):
+    """The host's key matches none of the fingerprints its provider published."""
+
+
+def fingerprint(key_b64: str) -> str:
+    """OpenSSH's SHA256 fingerprint (`ssh-keygen -lf`) of a base64 public key blob."""
+    digest = hashlib.sha256(base64.b64decode(key_b64)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+@dataclass(frozen=True)
+class PinnedKey:
+    key_type: str
+    key_b64: str
+    address: str
+    instance_id: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.key_b64)
+
+    def paramiko_key(self) -> paramiko.PKey:
+        return paramiko.PKey.from_type_string(self.key_type, base64.b64decode(self.key_b64))
+
+    def applies_to(self, instance_id: str | None) -> bool:
+        # A new instance id means a new machine with new keys (down then up):
+        # its pin is stale rather than contradicted.
+        return self.instance_id is None or instance_id is None or self.instance_id == instance_id
+
+
+def host_key_name(address: str, port: int) -> str:
+    """How OpenSSH and paramiko name a host in known_hosts."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+class HostKeyStore:
+    """The pins of one deployment, in its private state directory."""
+
+    def __init__(self, state: StateDir) -> None:
+        self.state = state
+
+    def _load(self) -> dict[str, Any]:
+        data = self.state.read_json(STATE_FILE)
+        return data if isinstance(data, dict) else {}
+
+    def get(self, vm: str) -> PinnedKey | None:
+        entry = self._load().get(vm)
+        return PinnedKey(**entry) if isinstance(entry, dict) else None
+
+    def pin(self, vm: str, key: PinnedKey) -> None:
+        data = self._load()
+        data[vm] = asdict(key)
+        self.state.write_json(STATE_FILE, data)
+
+    def forget(self, vm: str) -> None:
+        data = self._load()
+        if data.pop(vm, None) is not None:
+            self.state.write_json(STATE_FILE, data)
+
+    def write_known_hosts(self, entries: Iterable[tuple[str, int]]) -> Path:
+        """A known_hosts file for the system `ssh` (`gpucost ssh`): one line per
+        (vm, port) that has a pin, under the address it is reached at."""
+        pins = self._load()
+        lines = []
+        for vm, port in entries:
+            entry = pins.get(vm)
+            if isinstance(entry, dict):
+                key = PinnedKey(**entry)
+                lines.append(f"{host_key_name(key.address, port)} {key.key_type} {key.key_b64}\n")
+        return self.state.write_text(KNOWN_HOSTS_FILE, "".join(lines))
+
+
+class PinningPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+    """Called by paramiko for a host with no pinned key: accept the key if the
+    provider vouches for it, or on first use; pin it either way."""
+
+    def __init__(
+        self,
+        vm: str,
+        address: str,
+        store: HostKeyStore,
+        *,
+        instance_id: str | None = None,
+        expected: Iterable[str] = (),
+        notice: Callable[[str], None] = print,
+    ) -> None:
+        self.vm = vm
+        self.address = address
+        self.store = store
+        self.instance_id = instance_id
+        self.expected = frozenset(expected)
+        self.notice = notice
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        offered = PinnedKey(key.get_name(), key.get_base64(), self.address, self.instance_id)
+        if self.expected:
+            if offered.fingerprint not in self.expected:
+                raise HostKeyRejected(
+                    f"{self.vm} ({self.address}) offered host key {offered.fingerprint}, "
+                    "which its provider did not publish",
+                    hint="someone may be between you and the VM; do not connect, "
+                    "check the instance's console output",
+                )
+            how = "matches the provider's record"
+        else:
+            how = "trusted on first use"
+        self.store.pin(self.vm, offered)
+        self.notice(f"{self.vm} ({self.address}): host key {offered.fingerprint} {how}; pinned")
+
+
+def check_pinned(vm: str, address: str, pinned: PinnedKey, offered: paramiko.PKey) -> None:
+    """Raise the mismatch error for a key paramiko found different from the pin."""
+    raise HostKeyMismatch(
+        f"host key of {vm} ({address}) changed: pinned {pinned.fingerprint}, "
+        f"offered {fingerprint(offered.get_base64())}",
+        hint="if the VM was recreated or its IP reused by another machine, "
+        f"`gpucost ssh --forget-host-key {vm}` drops the pin; otherwise do not connect",
+    )

@@ -1,0 +1,166 @@
+"""The SSH layer against a real sshd: host keys pinned, trusted once, refused
+when they change; commands, uploads, forwarding, and no password ever tried."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import stat
+import subprocess
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gpucost.remote.hostkeys import HostKeyMismatch, HostKeyRejected, HostKeyStore
+from gpucost.remote.ssh import SshConnection, SshUnavailable, Target, open_log
+from support.sshd import Sshd, keygen
+
+
+def connect(target: Target, store: HostKeyStore, notices: list[str] | None = None) -> SshConnection:
+    sink = notices.append if notices is not None else (lambda _: None)
+    return SshConnection.connect(target, store, retry_for=5, notice=sink)
+
+
+def test_first_use_pins_the_key_and_prints_its_fingerprint(
+    sshd: Sshd, target: Target, store: HostKeyStore
+) -> None:
+    notices: list[str] = []
+    conn = connect(target, store, notices)
+    assert conn.run("echo hi").stdout == "hi\n"
+    conn.close()
+    pinned = store.get("vm3")
+    assert pinned is not None
+    assert pinned.fingerprint == sshd.host_fingerprint()
+    assert notices == [
+        f"vm3 (127.0.0.1): host key {pinned.fingerprint} trusted on first use; pinned"
+    ]
+    # The second connection accepts the pinned key silently.
+    notices.clear()
+    connect(target, store, notices).close()
+    assert notices == []
+
+
+def test_a_changed_host_key_is_refused_with_a_hint(
+    sshd: Sshd, target: Target, store: HostKeyStore
+) -> None:
+    connect(target, store).close()
+    sshd.restart(new_host_key=True)
+    with pytest.raises(HostKeyMismatch, match="host key of vm3 .* changed") as info:
+        connect(target, store)
+    assert "reused" in (info.value.hint or "")
+    # Nothing was re-pinned: the next try is refused as well.
+    with pytest.raises(HostKeyMismatch):
+        connect(target, store)
+
+
+def test_a_recreated_instance_is_trusted_again(
+    sshd: Sshd, target: Target, store: HostKeyStore
+) -> None:
+    first = dataclasses.replace(target, instance_id="i-old")
+    connect(first, store).close()
+    sshd.restart(new_host_key=True)
+    second = dataclasses.replace(target, instance_id="i-new")
+    connect(second, store).close()
+    pinned = store.get("vm3")
+    assert pinned is not None
+    assert pinned.instance_id == "i-new"
+    assert pinned.fingerprint == sshd.host_fingerprint()
+
+
+def test_provider_fingerprint_is_required_when_given(
+    sshd: Sshd, target: Target, store: HostKeyStore
+) -> None:
+    wrong = dataclasses.replace(target, host_key_fingerprints=("SHA256:" + "A" * 43,))
+    with pytest.raises(HostKeyRejected):
+        connect(wrong, store)
+    assert store.get("vm3") is None
+    right = dataclasses.replace(target, host_key_fingerprints=(sshd.host_fingerprint(),))
+    notices: list[str] = []
+    connect(right, store, notices).close()
+    assert "matches the provider's record" in notices[0]
+
+
+def test_only_the_managed_key_is_used(sshd: Sshd, target: Target, store: HostKeyStore) -> None:
+    other = keygen(sshd.workdir / "other_key")
+    with pytest.raises(SshUnavailable, match="cannot SSH to vm3"):
+        SshConnection.connect(
+            dataclasses.replace(target, key_path=other), store, retry_for=0, notice=lambda _: None
+        )
+
+
+def test_run_put_get_and_log(
+    sshd: Sshd, target: Target, store: HostKeyStore, tmp_path: Path
+) -> None:
+    log_path = tmp_path / "logs" / "vm3.log"
+    conn = connect(target, store)
+    conn.log = open_log(log_path)
+    conn.redact = ("s3cret",)
+    remote = tmp_path / "remote.env"
+    conn.put_file(b"PASSWORD=s3cret\n", str(remote), mode=0o600)
+    assert stat.S_IMODE(remote.stat().st_mode) == 0o600
+    result = conn.run(f"cat {remote}; echo oops >&2; exit 3")
+    assert (result.rc, result.stdout, result.stderr) == (3, "PASSWORD=s3cret\n", "oops\n")
+    assert conn.run("sleep 5", timeout=0.5).rc == 124
+    conn.get_file(str(remote), tmp_path / "back.env")
+    assert (tmp_path / "back.env").read_bytes() == b"PASSWORD=s3cret\n"
+    conn.close()
+    logged = log_path.read_text()
+    assert "s3cret" not in logged
+    assert "PASSWORD=****" in logged
+    assert "[exit 3]" in logged
+    assert stat.S_IMODE(log_path.stat().st_mode) == 0o600
+
+
+def test_forward_local_port(sshd: Sshd, target: Target, store: HostKeyStore) -> None:
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"through the tunnel")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn = connect(target, store)
+    try:
+        with conn.forward_local_port("127.0.0.1", server.server_address[1]) as forward:
+            url = f"http://127.0.0.1:{forward.port}/"
+            assert urllib.request.urlopen(url, timeout=5).read() == b"through the tunnel"
+    finally:
+        conn.close()
+        server.shutdown()
+
+
+def test_known_hosts_file_lets_system_ssh_verify(
+    sshd: Sshd, target: Target, store: HostKeyStore
+) -> None:
+    connect(target, store).close()
+    known = store.write_known_hosts([("vm3", sshd.port)])
+    out = subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(sshd.client_key),
+            "-p",
+            str(sshd.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            f"{sshd.user}@127.0.0.1",
+            "echo",
+            "ok",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert out.stdout == "ok\n", out.stderr
