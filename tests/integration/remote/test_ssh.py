@@ -47,7 +47,7 @@ def test_a_changed_host_key_is_refused_with_a_hint(
 ) -> None:
     connect(target, store).close()
     sshd.restart(new_host_key=True)
-    with pytest.raises(HostKeyMismatch, match="host key of vm3 .* changed") as info:
+    with pytest.raises(HostKeyMismatch, match=r"host key of vm3 .* changed") as info:
         connect(target, store)
     assert "reused" in (info.value.hint or "")
     # Nothing was re-pinned: the next try is refused as well.
