@@ -23,6 +23,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gpucost.deploy_settings import (
+    ImageSettings,
+    KafkaSettings,
+    MongoSettings,
+    ProducerDeploySettings,
+)
 from gpucost.errors import ConfigError, InputError
 from gpucost.inventory import DEFAULT_ROLES, ROLES, VM_NAMES, Role, VmName
 
@@ -63,6 +69,10 @@ class GpucostConfig(BaseSettings):
     price_per_gpu_hour_usd: float = Field(default=3.5, gt=0)
     roles: dict[VmName, Role] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
     state_root: Path = Path(".gpucost")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    mongodb: MongoSettings = Field(default_factory=MongoSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
+    producers: ProducerDeploySettings = Field(default_factory=ProducerDeploySettings)
 
     @field_validator("deployment")
     @classmethod
@@ -106,6 +116,11 @@ class GpucostConfig(BaseSettings):
 
     def vm_of(self, role: Role) -> VmName:
         return next(vm for vm, r in self.roles.items() if r == role)
+
+    @property
+    def private_key(self) -> Path:
+        """The managed key's private half, next to the public one (`x.pub` -> `x`)."""
+        return self.ssh_public_key.with_suffix("")
 
     def public_key(self) -> str:
         """The OpenSSH public key, comment dropped. Refuses anything that looks like
@@ -183,7 +198,10 @@ def load_config(
     except ValueError as exc:  # a TOML syntax error
         raise ConfigError(f"cannot parse {toml_file}: {exc}") from exc
     # Hand back the plain model: the subclass only existed to pick the file.
-    return GpucostConfig.model_construct(**loaded.model_dump())
+    # Attributes, not model_dump(): the nested tables must stay models.
+    return GpucostConfig.model_construct(
+        **{name: getattr(loaded, name) for name in GpucostConfig.model_fields}
+    )
 
 
 # --- `gpucost init` ---------------------------------------------------------
