@@ -28,7 +28,7 @@ class KafkaSettings(_Table):
     sha512: str | None = None
     """Expected SHA-512 of the archive; unset: Apache's published .sha512 file."""
     mirror: str = "https://archive.apache.org/dist/kafka"
-    partitions: int = Field(3, ge=1, le=1000)
+    partitions: int = Field(default=3, ge=1, le=1000)
 
     @field_validator("dist")
     @classmethod
@@ -56,6 +56,6 @@ class ImageSettings(_Table):
 
 
 class ProducerDeploySettings(_Table):
-    replicas: int = Field(1, ge=0, le=2)
-    rate: float = Field(50.0, gt=0, le=100_000)
+    replicas: int = Field(default=1, ge=0, le=2)
+    rate: float = Field(default=50.0, gt=0, le=100_000)
     """Events per second of each producer container."""
