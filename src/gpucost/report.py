@@ -1,105 +1,319 @@
-"""What tokens cost, read back from the `gpu_metrics` windows the processor wrote.
+"""What tokens cost, read back from what the processor stored: per GPU or per model.
 
-Reads only: the stored windows are the truth, and a what-if price is applied here,
-never written back.
+Reads only. The stored windows are the truth; a what-if price is applied here and
+never written back. Costs are linear in the price, so a what-if recomputes each
+window's cost as `price × window_s / 3600` and divides it exactly as the processor
+did: by tokens, within the window.
+
+Pure: documents in, rows out. Reading them from MongoDB is `report_source`'s job.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from gpucost.errors import GpucostError
 
-from gpucost.errors import ServiceUnavailable
+Doc = dict[str, Any]
+By = Literal["gpu", "model"]
+BY_CHOICES: tuple[By, ...] = ("gpu", "model")
 
 
-@dataclass(frozen=True)
-class GpuReport:
-    gpu: str
+class NoData(GpucostError):
+    """The query ran and found nothing to report."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the report: a GPU, a model, or the total. None means unknown."""
+
+    key: str
     windows: int
     gpu_hours: float
     requests: int
     total_tokens: int
     completion_tokens: int
     cost_usd: float
+    """Per GPU: what the GPU cost, idle or busy. Per model: its allocated share."""
     busy_cost_usd: float | None
+    allocated_cost_usd: float
+    """What requests were given; per GPU the rest is idle time no request pays for."""
     energy_j: float | None
     mean_power_w: float | None
     mean_gpu_util_pct: float | None
-    usd_per_million_tokens: float | None
-    usd_per_million_output_tokens: float | None
-    joules_per_token: float | None
-    sources: list[str]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def unallocated_cost_usd(self) -> float:
+        return self.cost_usd - self.allocated_cost_usd
+
+    @property
+    def usd_per_million_tokens(self) -> float | None:
+        return _ratio(self.cost_usd * 1e6, self.total_tokens)
+
+    @property
+    def usd_per_million_output_tokens(self) -> float | None:
+        return _ratio(self.cost_usd * 1e6, self.completion_tokens)
+
+    @property
+    def joules_per_token(self) -> float | None:
+        return _ratio(self.energy_j, self.total_tokens)
+
+    def to_dict(self) -> Doc:
+        return {
+            **asdict(self),
+            "unallocated_cost_usd": self.unallocated_cost_usd,
+            "usd_per_million_tokens": self.usd_per_million_tokens,
+            "usd_per_million_output_tokens": self.usd_per_million_output_tokens,
+            "joules_per_token": self.joules_per_token,
+        }
 
 
-def summarize_windows(
-    windows: list[dict[str, Any]], price_per_hour_usd: float | None = None
-) -> list[GpuReport]:
-    """Per GPU totals. With `price_per_hour_usd`, costs are recomputed at that price."""
-    by_gpu: dict[str, list[dict[str, Any]]] = {}
-    for window in windows:
-        by_gpu.setdefault(str(window["gpu"]), []).append(window)
-    return [_summarize(gpu, rows, price_per_hour_usd) for gpu, rows in sorted(by_gpu.items())]
+@dataclass(frozen=True, slots=True)
+class Report:
+    by: By
+    since_s: float
+    rows: list[Row]
+    total: Row
+    what_if_price_per_hour_usd: float | None
+    stored_prices_per_hour_usd: list[float]
+    windows: list[Doc] = field(repr=False)
+    """The `gpu_metrics` documents read, oldest first: what `--png` draws."""
+    uncosted_events: int = 0
+    """Events whose window was not written yet: in the token counts, not in any cost."""
+
+    @property
+    def gpus(self) -> list[str]:
+        return sorted({str(w["gpu"]) for w in self.windows})
+
+    def to_dict(self) -> Doc:
+        return {
+            "by": self.by,
+            "since_s": self.since_s,
+            "what_if_price_per_hour_usd": self.what_if_price_per_hour_usd,
+            "stored_prices_per_hour_usd": self.stored_prices_per_hour_usd,
+            "windows": len(self.windows),
+            "gpus": self.gpus,
+            "uncosted_events": self.uncosted_events,
+            "rows": [r.to_dict() for r in self.rows],
+            "total": self.total.to_dict(),
+        }
 
 
-def _summarize(gpu: str, rows: list[dict[str, Any]], price: float | None) -> GpuReport:
-    seconds = math.fsum(float(r["window_s"]) for r in rows)
+def _ratio(numerator: float | None, divisor: float) -> float | None:
+    if numerator is None or divisor == 0:
+        return None
+    value = numerator / divisor
+    return value if math.isfinite(value) else None
 
-    def cost(row: dict[str, Any]) -> float:
-        return (
-            price * float(row["window_s"]) / 3600 if price is not None else float(row["cost_usd"])
-        )
 
-    total_cost = math.fsum(cost(r) for r in rows)
-    busy = [
-        cost(r) * r["mean_gpu_util_pct"] / 100
-        for r in rows
-        if r.get("mean_gpu_util_pct") is not None
-    ]
-    energies = [r["energy_j"] for r in rows if r.get("energy_j") is not None]
-    powers = [r["mean_power_w"] for r in rows if r.get("mean_power_w") is not None]
-    utils = [r["mean_gpu_util_pct"] for r in rows if r.get("mean_gpu_util_pct") is not None]
-    tokens = sum(int(r.get("total_tokens", 0)) for r in rows)
-    output = sum(int(r.get("completion_tokens", 0)) for r in rows)
-    energy = math.fsum(energies) if energies and len(energies) == len(rows) else None
-    return GpuReport(
-        gpu=gpu,
-        windows=len(rows),
-        gpu_hours=seconds / 3600,
-        requests=sum(int(r.get("requests", 0)) for r in rows),
-        total_tokens=tokens,
-        completion_tokens=output,
-        cost_usd=total_cost,
-        busy_cost_usd=math.fsum(busy) if busy else None,
-        energy_j=energy,
-        mean_power_w=math.fsum(powers) / len(powers) if powers else None,
-        mean_gpu_util_pct=math.fsum(utils) / len(utils) if utils else None,
-        usd_per_million_tokens=total_cost / tokens * 1e6 if tokens else None,
-        usd_per_million_output_tokens=total_cost / output * 1e6 if output else None,
-        joules_per_token=energy / tokens if energy is not None and tokens else None,
-        sources=sorted({str(r["source"]) for r in rows if r.get("source")}),
+def number(value: Any) -> float | None:
+    """A stored reading as a finite float; None for missing, null or NaN (never 0)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def window_cost(window: Doc, price_per_hour_usd: float | None = None) -> float:
+    """The window's cost: stored, or at the what-if price."""
+    if price_per_hour_usd is not None:
+        return price_per_hour_usd * float(window["window_s"]) / 3600
+    return number(window.get("cost_usd")) or 0.0
+
+
+def _busy(window: Doc, cost: float) -> float | None:
+    util = number(window.get("mean_gpu_util_pct"))
+    return None if util is None else cost * util / 100
+
+
+def _weighted_mean(pairs: Iterable[tuple[float | None, float]]) -> float | None:
+    known = [(v, w) for v, w in pairs if v is not None and w > 0]
+    weight = math.fsum(w for _, w in known)
+    return math.fsum(v * w for v, w in known) / weight if weight else None
+
+
+def _sum_known(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return math.fsum(known) if known else None
+
+
+def _sum_all(values: Sequence[float | None]) -> float | None:
+    """None unless every value is known: a partial energy sum would mislead."""
+    if not values or any(v is None for v in values):
+        return None
+    return math.fsum(v for v in values if v is not None)
+
+
+# ---- per GPU -------------------------------------------------------------------------
+
+
+def summarize_windows(key: str, windows: Sequence[Doc], price: float | None = None) -> Row:
+    """One row over `windows` (one GPU's, or all of them for the total)."""
+    costs = [window_cost(w, price) for w in windows]
+    seconds = [float(w["window_s"]) for w in windows]
+    tokens = [int(w.get("total_tokens") or 0) for w in windows]
+    return Row(
+        key=key,
+        windows=len(windows),
+        gpu_hours=math.fsum(seconds) / 3600,
+        requests=sum(int(w.get("requests") or 0) for w in windows),
+        total_tokens=sum(tokens),
+        completion_tokens=sum(int(w.get("completion_tokens") or 0) for w in windows),
+        cost_usd=math.fsum(costs),
+        busy_cost_usd=_sum_known([_busy(w, c) for w, c in zip(windows, costs, strict=True)]),
+        allocated_cost_usd=math.fsum(c for c, t in zip(costs, tokens, strict=True) if t),
+        energy_j=_sum_all([number(w.get("energy_j")) for w in windows]),
+        mean_power_w=_weighted_mean(
+            (number(w.get("mean_power_w")), s) for w, s in zip(windows, seconds, strict=True)
+        ),
+        mean_gpu_util_pct=_weighted_mean(
+            (number(w.get("mean_gpu_util_pct")), s) for w, s in zip(windows, seconds, strict=True)
+        ),
     )
 
 
-def fetch_windows(
-    mongodb_uri: str, database: str, since_s: float, now: float, prefix: str = ""
-) -> list[dict[str, Any]]:
-    """The windows that started in the last `since_s` seconds, oldest first."""
-    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
-    try:
-        collection = client[database][f"{prefix}gpu_metrics"]
-        cursor = collection.find({"window_start": {"$gte": now - since_s}}, {"_id": 0})
-        return sorted(cursor, key=lambda w: (w["window_start"], str(w["gpu"])))
-    except PyMongoError as error:
-        raise ServiceUnavailable(
-            f"cannot read gpu_metrics: {type(error).__name__}",
-            hint="check MONGODB_URI and that the server is up",
-        ) from None
-    finally:
-        client.close()
+def by_gpu(windows: Sequence[Doc], price: float | None = None) -> list[Row]:
+    grouped: dict[str, list[Doc]] = {}
+    for window in windows:
+        grouped.setdefault(str(window["gpu"]), []).append(window)
+    return [summarize_windows(gpu, rows, price) for gpu, rows in sorted(grouped.items())]
+
+
+# ---- per model -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelWindow:
+    """One model's events in one window, as the server's $group returns them."""
+
+    model: str
+    gpu: str
+    window_start: float
+    requests: int
+    total_tokens: int
+    completion_tokens: int
+    allocated_cost_usd: float | None
+    """The stored shares' sum; None while any of them is not filled in."""
+    uncosted: int = 0
+
+
+def _window_key(gpu: str, start: float) -> tuple[str, float]:
+    return (str(gpu), float(start))
+
+
+def by_model(
+    shares: Sequence[ModelWindow], windows: Sequence[Doc], price: float | None = None
+) -> list[Row]:
+    """Each model's share of the windows its requests fell in, by tokens.
+
+    Without a what-if price the stored allocations are used as they are; with one,
+    each share is `window cost at that price × model tokens / window tokens`.
+    Energy, GPU time and busy cost are divided the same way.
+    """
+    index = {_window_key(w["gpu"], w["window_start"]): w for w in windows}
+    parts: dict[str, list[tuple[ModelWindow, Doc | None, float]]] = {}
+    for share in shares:
+        window = index.get(_window_key(share.gpu, share.window_start))
+        window_tokens = int(window.get("total_tokens") or 0) if window else 0
+        # A window written before its last events arrived counts fewer tokens than its
+        # events do; until the processor rewrites it, cap the fraction at the whole.
+        fraction = min(1.0, share.total_tokens / window_tokens) if window_tokens else 0.0
+        parts.setdefault(share.model, []).append((share, window, fraction))
+    return [_model_row(model, rows, price) for model, rows in sorted(parts.items())]
+
+
+def _model_row(
+    model: str, parts: Sequence[tuple[ModelWindow, Doc | None, float]], price: float | None
+) -> Row:
+    allocated: list[float] = []
+    busy: list[float | None] = []
+    energy: list[float | None] = []
+    seconds: list[float] = []
+    power: list[tuple[float | None, float]] = []
+    util: list[tuple[float | None, float]] = []
+    for share, window, fraction in parts:
+        if window is None:
+            # Events whose window is not written yet: counted, but nothing to divide.
+            energy.append(None)
+            continue
+        cost = window_cost(window, price)
+        if price is None and share.allocated_cost_usd is not None:
+            allocated.append(share.allocated_cost_usd)
+        else:
+            allocated.append(cost * fraction)
+        b = _busy(window, cost)
+        busy.append(None if b is None else b * fraction)
+        e = number(window.get("energy_j"))
+        energy.append(None if e is None else e * fraction)
+        seconds.append(float(window["window_s"]) * fraction)
+        power.append((number(window.get("mean_power_w")), seconds[-1]))
+        util.append((number(window.get("mean_gpu_util_pct")), seconds[-1]))
+    cost = math.fsum(allocated)
+    return Row(
+        key=model,
+        windows=len({(s.gpu, s.window_start) for s, _, _ in parts}),
+        gpu_hours=math.fsum(seconds) / 3600,
+        requests=sum(s.requests for s, _, _ in parts),
+        total_tokens=sum(s.total_tokens for s, _, _ in parts),
+        completion_tokens=sum(s.completion_tokens for s, _, _ in parts),
+        cost_usd=cost,
+        busy_cost_usd=_sum_known(busy),
+        allocated_cost_usd=cost,
+        energy_j=_sum_all(energy),
+        mean_power_w=_weighted_mean(power),
+        mean_gpu_util_pct=_weighted_mean(util),
+    )
+
+
+def total_of(rows: Sequence[Row], key: str = "all") -> Row:
+    """The sum of rows that do not overlap (models)."""
+    seconds = [r.gpu_hours for r in rows]
+    return Row(
+        key=key,
+        windows=sum(r.windows for r in rows),
+        gpu_hours=math.fsum(seconds),
+        requests=sum(r.requests for r in rows),
+        total_tokens=sum(r.total_tokens for r in rows),
+        completion_tokens=sum(r.completion_tokens for r in rows),
+        cost_usd=math.fsum(r.cost_usd for r in rows),
+        busy_cost_usd=_sum_known([r.busy_cost_usd for r in rows]),
+        allocated_cost_usd=math.fsum(r.allocated_cost_usd for r in rows),
+        energy_j=_sum_all([r.energy_j for r in rows]),
+        mean_power_w=_weighted_mean((r.mean_power_w, r.gpu_hours) for r in rows),
+        mean_gpu_util_pct=_weighted_mean((r.mean_gpu_util_pct, r.gpu_hours) for r in rows),
+    )
+
+
+def summarize(
+    windows: Sequence[Doc],
+    *,
+    by: By = "gpu",
+    shares: Sequence[ModelWindow] = (),
+    price_per_hour_usd: float | None = None,
+    since_s: float = 0.0,
+) -> Report:
+    """The whole report from documents already read: pure, no I/O."""
+    ordered = sorted(windows, key=lambda w: (float(w["window_start"]), str(w["gpu"])))
+    if by == "gpu":
+        rows = by_gpu(ordered, price_per_hour_usd)
+        total = summarize_windows("all", ordered, price_per_hour_usd)
+    else:
+        rows = by_model(shares, ordered, price_per_hour_usd)
+        total = total_of(rows)
+    prices = {number(w.get("price_per_hour_usd")) for w in ordered}
+    return Report(
+        by=by,
+        since_s=since_s,
+        rows=rows,
+        total=total,
+        what_if_price_per_hour_usd=price_per_hour_usd,
+        stored_prices_per_hour_usd=sorted(p for p in prices if p is not None),
+        windows=ordered,
+        uncosted_events=sum(s.uncosted for s in shares),
+    )

@@ -12,7 +12,7 @@ from rich import box
 from rich.table import Table
 
 from gpucost.cli.app import app
-from gpucost.cli.output import console
+from gpucost.cli.output import console, err_console
 from gpucost.errors import ConfigError
 from gpucost.replay import ReplayResult, Summary, replay_trace
 from gpucost.runtime.trace import load_trace
@@ -49,14 +49,19 @@ def replay(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON, and nothing else.")
     ] = False,
+    png: Annotated[
+        Path | None,
+        typer.Option(help="Also draw $/1M tokens, tokens/s and power, phases marked, to this PNG."),
+    ] = None,
 ) -> None:
     """Replay a recorded GPU trace through the cost engine: cost per token, per phase.
 
     Example: gpucost replay trace.json --price-per-hour 3.5
     """
     _check(price_per_hour, window, electricity_usd_per_kwh)
+    recording = load_trace(trace)
     result = replay_trace(
-        load_trace(trace),
+        recording,
         price_per_hour_usd=price_per_hour,
         window_s=window,
         electricity_usd_per_kwh=electricity_usd_per_kwh,
@@ -66,6 +71,13 @@ def replay(
         typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
         _render(trace, result)
+    if png is not None:
+        # matplotlib only now: it takes a second to import, which --help must not pay.
+        from gpucost.report_plot import render_png, timeline_from_replay
+
+        render_png(timeline_from_replay(recording, result, trace.name), png)
+        # On stderr with --json, so stdout stays one JSON document.
+        (err_console if as_json else console).print(f"wrote {png}", highlight=False)
 
 
 def _num(value: float | None, fmt: str) -> str:

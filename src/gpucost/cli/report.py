@@ -1,90 +1,204 @@
-"""`gpucost report`: cost per token from the windows stored in MongoDB."""
+"""`gpucost report`: what tokens cost, from the windows and usage the processor stored."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from gpucost.cli.app import app
-from gpucost.cli.output import console
-from gpucost.errors import ConfigError
-from gpucost.report import GpuReport, fetch_windows, summarize_windows
+from gpucost.cli.output import console, err_console
+from gpucost.errors import ConfigError, GpucostError
+from gpucost.report import BY_CHOICES, By, Report, Row
+from gpucost.state import StateDir
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+STATE_ROOT = Path(".gpucost")
 
 
 def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
-    if not match:
+    seconds = float(match.group(1)) * _SECONDS[match.group(2)] if match else 0.0
+    if not seconds > 0:
         raise ConfigError(f"--since must look like 90s, 15m, 1h or 2d, got {text!r}")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
+    return seconds
 
 
-def _money(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"${value:,.{digits}f}"
+@contextmanager
+def _database_uri(deployment: str | None) -> Iterator[str]:
+    """MONGODB_URI when set (the local pipeline), else the deployment's, over SSH."""
+    uri = os.environ.get("MONGODB_URI")
+    if uri and deployment is None:
+        # Never a flag: a URI carries a password, and argv is visible to every local user.
+        yield uri
+        return
+    state = StateDir(STATE_ROOT, deployment or "main")
+    if not state.exists():
+        if deployment is None:
+            raise ConfigError(
+                "MONGODB_URI is not set and there is no deployment in .gpucost/main",
+                hint="export MONGODB_URI (e.g. `set -a; . .services/env`) or pass --deployment",
+            )
+        raise ConfigError(f"no deployment {deployment!r} in {STATE_ROOT}/")
+    # The seam: `report_source.tunnelled(forwarder, credentials)` turns an SSH port
+    # forward into a URI; the SSH connection and stored credentials come from the
+    # deploy stage, which does not expose them yet.
+    raise GpucostError(
+        f"deployment {state.path.name!r} exists, but reaching its MongoDB over SSH "
+        "is not available in this version",
+        hint="open a tunnel to vm2 yourself (ssh -L 27017:127.0.0.1:27017) and set MONGODB_URI",
+    )
+    yield ""  # pragma: no cover - unreachable; keeps this a generator
 
 
-def _number(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
+def _sig(value: float | None, decimals: int = 4) -> str:
+    """Short numbers, unit in the header: 1,234 / 12.35 / 0.0389 / <.0001."""
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    if 0 < value < 10**-decimals:
+        return "<." + "0" * (decimals - 1) + "1"
+    return f"{value:.{decimals}f}"
 
 
-def _table(reports: list[GpuReport], title: str) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
-    for header in ("GPU", "tokens", "GPU-h", "cost", "$/1M tok", "$/1M out", "J/tok", "W", "util"):
-        table.add_column(header, justify="left" if header == "GPU" else "right")
-    for r in reports:
-        table.add_row(
-            r.gpu,
-            f"{r.total_tokens:,}",
-            f"{r.gpu_hours:.3f}",
-            _money(r.cost_usd),
-            _money(r.usd_per_million_tokens, 3),
-            _money(r.usd_per_million_output_tokens, 3),
-            _number(r.joules_per_token, ".4f"),
-            _number(r.mean_power_w, ".0f"),
-            "-" if r.mean_gpu_util_pct is None else f"{r.mean_gpu_util_pct:.0f}%",
-        )
+def _count(value: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.3g}{unit}"
+    return str(value)
+
+
+def _cells(r: Row) -> list[str]:
+    return [
+        escape(r.key),
+        _count(r.total_tokens),
+        _sig(r.gpu_hours),
+        _sig(r.cost_usd),
+        _sig(r.busy_cost_usd),
+        _sig(r.allocated_cost_usd),
+        _sig(r.usd_per_million_tokens, 3),
+        _sig(r.usd_per_million_output_tokens, 3),
+        _sig(r.joules_per_token),
+        "-" if r.mean_power_w is None else f"{r.mean_power_w:.0f}",
+        "-" if r.mean_gpu_util_pct is None else f"{r.mean_gpu_util_pct:.0f}",
+    ]
+
+
+def _title(report: Report, since: str) -> str:
+    price = ", ".join(f"${p:g}" for p in report.stored_prices_per_hour_usd) or "unknown"
+    if report.what_if_price_per_hour_usd is not None:
+        price = f"what-if ${report.what_if_price_per_hour_usd:g} (stored {price})"
+    return f"last {since} · {len(report.windows)} windows · {price} per GPU-hour"
+
+
+# Two-line headers and one space between columns: eleven columns in 80.
+_HEADERS = (
+    "tokens",
+    "GPU\nhours",
+    "cost\n$",
+    "busy\n$",
+    "alloc\n$",
+    "$/1M\ntok",
+    "$/1M\nout",
+    "J per\ntoken",
+    "mean\nW",
+    "util\n%",
+)
+
+
+def _table(report: Report, since: str) -> Table:
+    table = Table(
+        title=_title(report, since),
+        title_justify="left",
+        box=None,
+        padding=(0, 1, 0, 0),
+        header_style="bold underline",
+    )
+    table.add_column("GPU" if report.by == "gpu" else "model", overflow="fold")
+    for header in _HEADERS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in report.rows:
+        table.add_row(*_cells(row))
+    if len(report.rows) > 1:
+        table.add_row(*_cells(report.total), style="bold")
     return table
 
 
 @app.command()
 def report(
     since: Annotated[str, typer.Option(help="How far back: 90s, 15m, 1h, 2d.")] = "1h",
+    by: Annotated[str, typer.Option(help="One row per gpu or per model.")] = "gpu",
     price_per_hour: Annotated[
         float | None,
-        typer.Option(
-            help="What-if: recompute costs at this USD per GPU-hour (stored data untouched)."
-        ),
+        typer.Option(help="What-if: recompute at this USD per GPU-hour (stored data untouched)."),
     ] = None,
-    database: Annotated[str, typer.Option(help="MongoDB database of the pipeline.")] = "gpucost",
+    png: Annotated[
+        Path | None, typer.Option(help="Also draw $/1M tokens, tokens/s and power to this PNG.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, and nothing else.")] = False,
+    deployment: Annotated[
+        str | None, typer.Option(help="Read this deployment's database, over SSH.")
+    ] = None,
+    database: Annotated[
+        str | None, typer.Option(help="MongoDB database [default: the URI's, else gpucost].")
+    ] = None,
 ) -> None:
-    """Cost per token from the processor's stored windows (MONGODB_URI from the environment).
+    """What tokens cost: per GPU or per model, from the processor's stored windows.
 
-    Example: MONGODB_URI=... gpucost report --since 15m
+    Example: gpucost report --since 15m --by model --png cost.png
     """
-    uri = os.environ.get("MONGODB_URI")
-    if not uri:
-        # Never a flag: a URI carries a password, and argv is visible to every local user.
-        raise ConfigError("MONGODB_URI is not set", hint="export it, e.g. from .services/env")
-    if price_per_hour is not None and not price_per_hour >= 0:
-        raise ConfigError(f"--price-per-hour must be >= 0, got {price_per_hour}")
+    # Every input is checked before the database is touched.
     window = parse_duration(since)
-    windows = fetch_windows(uri, database, window, time.time())
-    reports = summarize_windows(windows, price_per_hour)
+    if by not in BY_CHOICES:
+        raise ConfigError(f"--by must be gpu or model, got {by!r}")
+    if price_per_hour is not None and not (math.isfinite(price_per_hour) and price_per_hour >= 0):
+        raise ConfigError(f"--price-per-hour must be a number >= 0, got {price_per_hour}")
+    from gpucost.report_source import read_report  # pymongo: only when a report is read
+
+    group: By = "gpu" if by == "gpu" else "model"
+    with _database_uri(deployment) as uri:
+        result = read_report(
+            uri,
+            since_s=window,
+            now=time.time(),
+            by=group,
+            price_per_hour_usd=price_per_hour,
+            database=database,
+        )
+    if png is not None:
+        from gpucost.report_plot import render_png, timeline_from_windows
+
+        timeline = timeline_from_windows(
+            result.windows,
+            price_per_hour_usd=price_per_hour,
+            stored_prices=result.stored_prices_per_hour_usd,
+            where=f"last {since}",
+        )
+        render_png(timeline, png)
     if as_json:
-        typer.echo(json.dumps({"since_s": window, "gpus": [r.to_dict() for r in reports]}))
-        return
-    if not reports:
-        console.print(f"no windows in the last {since}: is the processor running?")
-        raise typer.Exit(1)
-    price = "stored prices" if price_per_hour is None else f"what-if ${price_per_hour}/GPU-h"
-    console.print(_table(reports, f"last {since}, {len(windows)} windows, {price}"))
+        # Plain stdout, not rich: rich would wrap and colour, and break `| jq`.
+        typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        console.print(_table(result, since))
+        if result.uncosted_events:
+            console.print(
+                f"[yellow]{result.uncosted_events:,} events are in windows not costed yet; "
+                "their tokens are counted, their cost is not[/]"
+            )
+    if png is not None:
+        # On stderr with --json, so stdout stays one JSON document.
+        (err_console if as_json else console).print(f"wrote {png}", highlight=False)

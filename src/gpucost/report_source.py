@@ -1,0 +1,169 @@
+"""Reading a report from MongoDB: the windows and, per model, the server's sums.
+
+Per GPU comes from `gpu_metrics` (one document per GPU and window). Per model comes
+from `token_usage`, grouped in the server by (model, GPU, window), so the client gets
+one row per window a model used, never one per event; `report.by_model` joins them
+with the windows for their cost, energy and power.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote_plus
+
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from gpucost.errors import ServiceUnavailable
+from gpucost.report import By, Doc, ModelWindow, NoData, Report, number, summarize
+
+SERVER_SELECTION_MS = 5000
+
+
+def fetch_windows(db: Database[Doc], since_start: float, prefix: str = "") -> list[Doc]:
+    """`gpu_metrics` windows that start at or after `since_start`, oldest first."""
+    cursor = db[f"{prefix}gpu_metrics"].find(
+        {"window_start": {"$gte": since_start}}, {"_id": 0, "updated_at": 0, "revision": 0}
+    )
+    return sorted(cursor, key=lambda w: (float(w["window_start"]), str(w["gpu"])))
+
+
+def model_window_pipeline(since_start: float) -> list[Doc]:
+    """Sums per (model, GPU, window), computed by the server."""
+    return [
+        {"$match": {"window_start": {"$gte": since_start}}},
+        {
+            "$group": {
+                "_id": {"model": "$model", "gpu": "$gpu", "window_start": "$window_start"},
+                "requests": {"$sum": 1},
+                "total_tokens": {"$sum": "$total_tokens"},
+                "completion_tokens": {"$sum": "$completion_tokens"},
+                "allocated_cost_usd": {"$sum": "$allocated_cost_usd"},
+                "costed": {"$sum": {"$cond": [{"$eq": ["$costed", True]}, 1, 0]}},
+            }
+        },
+    ]
+
+
+def fetch_model_windows(
+    db: Database[Doc], since_start: float, prefix: str = ""
+) -> list[ModelWindow]:
+    rows = db[f"{prefix}token_usage"].aggregate(model_window_pipeline(since_start))
+    shares = []
+    for row in rows:
+        key = row["_id"]
+        requests = int(row["requests"])
+        uncosted = requests - int(row.get("costed") or 0)
+        shares.append(
+            ModelWindow(
+                model=str(key.get("model") or "unknown"),
+                gpu=str(key["gpu"]),
+                window_start=float(key["window_start"]),
+                requests=requests,
+                total_tokens=int(row.get("total_tokens") or 0),
+                completion_tokens=int(row.get("completion_tokens") or 0),
+                # $sum skips nulls, so a partly costed window's sum would be too small.
+                allocated_cost_usd=None if uncosted else number(row.get("allocated_cost_usd")),
+                uncosted=uncosted,
+            )
+        )
+    return shares
+
+
+@contextmanager
+def open_database(uri: str, database: str | None = None) -> Iterator[Database[Doc]]:
+    """The pipeline's database: `database`, else the URI's, else `gpucost`."""
+    client: MongoClient[Doc] = MongoClient(uri, serverSelectionTimeoutMS=SERVER_SELECTION_MS)
+    try:
+        yield client[database or client.get_default_database("gpucost").name]
+    finally:
+        client.close()
+
+
+def read_report(
+    uri: str,
+    *,
+    since_s: float,
+    now: float,
+    by: By = "gpu",
+    price_per_hour_usd: float | None = None,
+    database: str | None = None,
+    prefix: str = "",
+) -> Report:
+    """Read the last `since_s` seconds from MongoDB at `uri` and summarise them.
+
+    The seam for every way of reaching the database: the local pipeline passes its
+    MONGODB_URI; a deployment passes a URI through an SSH tunnel's local port.
+    """
+    since_start = now - since_s
+    try:
+        with open_database(uri, database) as db:
+            windows = fetch_windows(db, since_start, prefix)
+            shares = fetch_model_windows(db, since_start, prefix) if by == "model" else []
+    except PyMongoError as error:
+        raise ServiceUnavailable(
+            f"cannot read the pipeline's collections: {type(error).__name__}: {error}"[:300],
+            hint="check MONGODB_URI (or the deployment's tunnel) and that the server is up",
+        ) from None
+    if not windows and not shares:
+        raise NoData(
+            f"no gpu_metrics windows in the last {since_s:g} s",
+            hint="is the processor running and writing to this database?",
+        )
+    return summarize(
+        windows, by=by, shares=shares, price_per_hour_usd=price_per_hour_usd, since_s=since_s
+    )
+
+
+# ---- reaching the database -----------------------------------------------------------
+
+
+class PortForwarder(Protocol):
+    """What a report needs from an SSH connection: a local port that reaches
+    `remote_host:remote_port` as seen from the SSH server, open while the context is."""
+
+    def forward_local_port(
+        self, remote_host: str, remote_port: int
+    ) -> AbstractContextManager[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MongoCredentials:
+    """The report's login on a deployment's MongoDB, as the deploy stage stored it."""
+
+    username: str
+    password: str
+    database: str = "gpucost"
+    host: str = "127.0.0.1"
+    """Where MongoDB listens as seen from the SSH host (vm2 itself: loopback)."""
+    port: int = 27017
+    auth_source: str | None = None
+
+
+def tunnelled_uri(credentials: MongoCredentials, local_port: int) -> str:
+    """The URI that reaches a deployment's MongoDB through a tunnel's local end.
+
+    `directConnection`: the server would otherwise announce its own host name, which
+    only resolves inside the deployment, and the driver would leave the tunnel for it.
+    """
+    auth = quote_plus(credentials.auth_source or credentials.database)
+    return (
+        f"mongodb://{quote_plus(credentials.username)}:{quote_plus(credentials.password)}"
+        f"@127.0.0.1:{local_port}/{quote_plus(credentials.database)}"
+        f"?authSource={auth}&directConnection=true"
+    )
+
+
+@contextmanager
+def tunnelled(forwarder: PortForwarder, credentials: MongoCredentials) -> Iterator[str]:
+    """A MongoDB URI valid while the SSH tunnel to the deployment's database is open.
+
+    Never a firewall change: MongoDB's port stays open to the processor alone, and the
+    report reaches it over SSH as the admin already may.
+    """
+    with forwarder.forward_local_port(credentials.host, credentials.port) as local_port:
+        yield tunnelled_uri(credentials, local_port)
