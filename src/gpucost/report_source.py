@@ -9,7 +9,7 @@ with the windows for their cost, energy and power.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote_plus
@@ -122,13 +122,20 @@ def read_report(
 # ---- reaching the database -----------------------------------------------------------
 
 
-class PortForwarder(Protocol):
-    """What a report needs from an SSH connection: a local port that reaches
-    `remote_host:remote_port` as seen from the SSH server, open while the context is."""
+class Forward(Protocol):
+    """A running local port forward."""
 
-    def forward_local_port(
-        self, remote_host: str, remote_port: int
-    ) -> AbstractContextManager[int]: ...
+    @property
+    def port(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class PortForwarder(Protocol):
+    """What a report needs from an SSH connection (`SshConnection` is one): a local
+    port that reaches `remote_host:remote_port` as seen from the SSH server."""
+
+    def forward_local_port(self, remote_host: str, remote_port: int) -> Forward: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +146,7 @@ class MongoCredentials:
     password: str
     database: str = "gpucost"
     host: str = "127.0.0.1"
-    """Where MongoDB listens as seen from the SSH host (vm2 itself: loopback)."""
+    """Where MongoDB listens as seen from the SSH host (vm2: its own private address)."""
     port: int = 27017
     auth_source: str | None = None
 
@@ -165,5 +172,8 @@ def tunnelled(forwarder: PortForwarder, credentials: MongoCredentials) -> Iterat
     Never a firewall change: MongoDB's port stays open to the processor alone, and the
     report reaches it over SSH as the admin already may.
     """
-    with forwarder.forward_local_port(credentials.host, credentials.port) as local_port:
-        yield tunnelled_uri(credentials, local_port)
+    forward = forwarder.forward_local_port(credentials.host, credentials.port)
+    try:
+        yield tunnelled_uri(credentials, forward.port)
+    finally:
+        forward.close()

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from gpucost.cli.app import app
 from gpucost.cli.output import console, err_console
-from gpucost.errors import ConfigError, GpucostError
+from gpucost.config import load_config
+from gpucost.errors import ConfigError
 from gpucost.report import BY_CHOICES, By, Report, Row
 from gpucost.state import StateDir
 
@@ -36,30 +37,24 @@ def parse_duration(text: str) -> float:
 
 
 @contextmanager
-def _database_uri(deployment: str | None) -> Iterator[str]:
+def _database_uri(deployment: str | None, config_file: Path | None) -> Iterator[str]:
     """MONGODB_URI when set (the local pipeline), else the deployment's, over SSH."""
     uri = os.environ.get("MONGODB_URI")
-    if uri and deployment is None:
+    if uri and deployment is None and config_file is None:
         # Never a flag: a URI carries a password, and argv is visible to every local user.
         yield uri
         return
-    state = StateDir(STATE_ROOT, deployment or "main")
+    config = load_config(config_file, deployment=deployment)
+    state = StateDir(config.state_root, config.deployment)
     if not state.exists():
-        if deployment is None:
-            raise ConfigError(
-                "MONGODB_URI is not set and there is no deployment in .gpucost/main",
-                hint="export MONGODB_URI (e.g. `set -a; . .services/env`) or pass --deployment",
-            )
-        raise ConfigError(f"no deployment {deployment!r} in {STATE_ROOT}/")
-    # The seam: `report_source.tunnelled(forwarder, credentials)` turns an SSH port
-    # forward into a URI; the SSH connection and stored credentials come from the
-    # deploy stage, which does not expose them yet.
-    raise GpucostError(
-        f"deployment {state.path.name!r} exists, but reaching its MongoDB over SSH "
-        "is not available in this version",
-        hint="open a tunnel to vm2 yourself (ssh -L 27017:127.0.0.1:27017) and set MONGODB_URI",
-    )
-    yield ""  # pragma: no cover - unreachable; keeps this a generator
+        raise ConfigError(
+            f"MONGODB_URI is not set and there is no deployment in {state.path}",
+            hint="export MONGODB_URI (e.g. `set -a; . .services/env`) or run `gpucost up`",
+        )
+    from gpucost.report_tunnel import deployment_uri  # paramiko: only for a deployment
+
+    with deployment_uri(config) as tunnelled:
+        yield tunnelled
 
 
 def _sig(value: float | None, decimals: int = 4) -> str:
@@ -151,7 +146,12 @@ def report(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, and nothing else.")] = False,
     deployment: Annotated[
-        str | None, typer.Option(help="Read this deployment's database, over SSH.")
+        str | None,
+        typer.Option(help="Read this deployment's database over SSH [default: MONGODB_URI]."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", envvar="GPUCOST_CONFIG", help="Deployment settings file."),
     ] = None,
     database: Annotated[
         str | None, typer.Option(help="MongoDB database [default: the URI's, else gpucost].")
@@ -170,7 +170,7 @@ def report(
     from gpucost.report_source import read_report  # pymongo: only when a report is read
 
     group: By = "gpu" if by == "gpu" else "model"
-    with _database_uri(deployment) as uri:
+    with _database_uri(deployment, config) as uri:
         result = read_report(
             uri,
             since_s=window,
