@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# MongoDB from MongoDB's own apt repository, auth on, bound to loopback and the
+# private IP; an admin (root) and an app user with readWrite on one database.
+set -euo pipefail
+
+BIND_IP="${BIND_IP:?set BIND_IP to the private IP}"
+MONGO_VERSION="${MONGO_VERSION:-7.0}"
+MONGO_DB="${MONGO_DB:-gpucost}"
+MONGO_USER="${MONGO_USER:-gpucost}"
+MONGO_ADMIN_USER="${MONGO_ADMIN_USER:-admin}"
+STAGE="${GPUCOST_STAGE:-.}"
+SECRETS=/etc/gpucost/mongo.secrets
+KEYRING="/usr/share/keyrings/mongodb-server-$MONGO_VERSION.gpg"
+USERS_VENV=/opt/gpucost-mongo-tools
+
+# shellcheck source=scripts/roles/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+# shellcheck source=/dev/null
+. /etc/os-release
+case "$ID" in
+    ubuntu) repo="https://repo.mongodb.org/apt/ubuntu $VERSION_CODENAME/mongodb-org/$MONGO_VERSION multiverse" ;;
+    debian) repo="https://repo.mongodb.org/apt/debian $VERSION_CODENAME/mongodb-org/$MONGO_VERSION main" ;;
+    *) die "no MongoDB repository known for $ID" ;;
+esac
+
+apt_install ca-certificates curl gnupg python3-venv
+if [[ ! -s "$KEYRING" ]]; then
+    curl -fsSL "https://www.mongodb.org/static/pgp/server-$MONGO_VERSION.asc" \
+        | gpg --dearmor -o "$KEYRING"
+fi
+if write_if_changed "/etc/apt/sources.list.d/mongodb-org-$MONGO_VERSION.list" 0644 \
+    <<<"deb [signed-by=$KEYRING] $repo"; then
+    apt-get -o DPkg::Lock::Timeout=600 update -qq \
+        || die "MongoDB's repository is unreachable; set mongodb.server = \"secantusdb\" to use the stand-in"
+fi
+apt_install mongodb-org
+install -D -m 0600 "$STAGE/mongo.secrets" "$SECRETS"
+
+secrets_sum="$(sha256sum "$SECRETS" | cut -d' ' -f1)"
+if [[ "$(cat /var/lib/mongodb/.gpucost-users 2>/dev/null)" != "$secrets_sum" ]]; then
+    # Users are made while mongod listens on loopback only and without auth.
+    cat >/etc/mongod.conf <<EOF_CONF
+storage:
+  dbPath: /var/lib/mongodb
+systemLog:
+  destination: file
+  path: /var/log/mongodb/mongod.log
+  logAppend: true
+net:
+  port: 27017
+  bindIp: 127.0.0.1
+EOF_CONF
+    systemctl restart mongod
+    [[ -x "$USERS_VENV/bin/python" ]] || python3 -m venv "$USERS_VENV"
+    "$USERS_VENV/bin/pip" install -q pymongo
+    (
+        set -a
+        # shellcheck source=/dev/null
+        source "$SECRETS"
+        set +a
+        "$USERS_VENV/bin/python" "$(dirname "$0")/mongo-users.py" 127.0.0.1 27017 \
+            "$MONGO_DB" "$MONGO_USER" "$MONGO_ADMIN_USER"
+    )
+    printf '%s' "$secrets_sum" >/var/lib/mongodb/.gpucost-users
+fi
+write_if_changed /etc/mongod.conf 0644 <<EOF_CONF && changed=1 || changed=0
+storage:
+  dbPath: /var/lib/mongodb
+systemLog:
+  destination: file
+  path: /var/log/mongodb/mongod.log
+  logAppend: true
+net:
+  port: 27017
+  bindIp: 127.0.0.1,$BIND_IP
+security:
+  authorization: enabled
+EOF_CONF
+systemctl enable mongod >/dev/null 2>&1
+if ((changed)); then systemctl restart mongod; else systemctl start mongod; fi
+wait_port "$BIND_IP" 27017 90
+log "MongoDB $(mongod --version | sed -n 's/^db version v//p') answers on $BIND_IP:27017 with auth on"

@@ -1,0 +1,312 @@
+"""The ordered steps for an Inventory and its settings: pure, no SSH, no I/O.
+
+Everything a step needs from elsewhere arrives as arguments: the generated
+passwords (`Secrets`) and the files built on this machine (`Artifacts`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from urllib.parse import quote
+
+from gpucost.config import GpucostConfig
+from gpucost.errors import GpucostError
+from gpucost.inventory import Host, Inventory, Role, VmName
+from gpucost.remote.steps import HostPlan, Step, Upload
+
+KAFKA_PORT: Final = 9092
+MONGO_PORT: Final = 27017
+API_PORT: Final = 8080
+ZK_PORT: Final = 2181
+TOPICS: Final = ("token_usage", "token_usage.dlq")
+PROCESSOR: Final = "gpucost-processor"
+PRODUCER: Final = "gpucost-producer"
+APP_USER: Final = "gpucost"
+ADMIN_USER: Final = "admin"
+
+
+class PlanError(GpucostError):
+    """The inventory cannot be deployed as it is."""
+
+
+@dataclass(frozen=True)
+class Secrets:
+    mongo_admin_password: str
+    mongo_app_password: str
+
+    def values(self) -> tuple[str, ...]:
+        return (self.mongo_admin_password, self.mongo_app_password)
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Files made on this machine and pushed to the hosts."""
+
+    wheels: tuple[Path, ...]
+    kafka_dist: Path | None = None
+    """Uploaded Kafka tarball; None: the VM downloads Apache's release."""
+
+
+def allowed_sources(inventory: Inventory) -> dict[VmName, tuple[tuple[int, str], ...]]:
+    """The security matrix, as ufw rules (port, source) per VM; `admin` stands
+    for the admin address, which the harden script resolves."""
+    ip = {role: _private_ip(inventory.by_role(role)) for role in _ROLES}
+    matrix: dict[Role, tuple[tuple[int, str], ...]] = {
+        "kafka-zk": ((KAFKA_PORT, ip["processor"]), (KAFKA_PORT, ip["producers"])),
+        "mongodb": ((MONGO_PORT, ip["processor"]),),
+        "processor": ((API_PORT, "admin"),),
+        "producers": (),
+    }
+    return {h.name: ((22, "admin"), *matrix[h.role]) for h in inventory.hosts}
+
+
+_ROLES: Final[tuple[Role, ...]] = ("kafka-zk", "mongodb", "processor", "producers")
+
+
+def _private_ip(host: Host) -> str:
+    if not host.private_ip:
+        raise PlanError(f"{host.name} has no private IP", hint="run `gpucost up` again")
+    return host.private_ip
+
+
+def mongo_uri(inventory: Inventory, config: GpucostConfig, secrets: Secrets) -> str:
+    host = _private_ip(inventory.by_role("mongodb"))
+    db = config.mongodb.database
+    password = quote(secrets.mongo_app_password, safe="")
+    return f"mongodb://{APP_USER}:{password}@{host}:{MONGO_PORT}/{db}?authSource={db}"
+
+
+def kafka_bootstrap(inventory: Inventory) -> str:
+    return f"{_private_ip(inventory.by_role('kafka-zk'))}:{KAFKA_PORT}"
+
+
+def _env_file(values: dict[str, str]) -> bytes:
+    return "".join(f"{k}={v}\n" for k, v in values.items()).encode()
+
+
+def common_steps(inventory: Inventory, config: GpucostConfig, host: Host) -> tuple[Step, ...]:
+    rules = " ".join(f"{port}:{src}" for port, src in allowed_sources(inventory)[host.name])
+    return (
+        Step(
+            name="boot",
+            roles=_ROLES,
+            stage="prepare",
+            script="wait-boot.sh",
+            summary="wait for cloud-init and the dpkg lock",
+            check="! command -v cloud-init >/dev/null "
+            "|| cloud-init status 2>/dev/null | grep -qE 'status: (done|disabled)'",
+        ),
+        Step(
+            name="harden",
+            roles=_ROLES,
+            stage="prepare",
+            script="harden.sh",
+            summary="sshd key-only, ufw deny incoming + the port matrix",
+            env=(("ADMIN_CIDR", config.admin_cidr or ""), ("ALLOW", rules)),
+            check="sshd -T 2>/dev/null | grep -qx 'passwordauthentication no' "
+            "&& ufw status | grep -q '^Status: active'",
+        ),
+    )
+
+
+def kafka_steps(
+    inventory: Inventory, config: GpucostConfig, artifacts: Artifacts
+) -> tuple[Step, ...]:
+    kafka = config.kafka
+    ip = _private_ip(inventory.by_role("kafka-zk"))
+    uploads: tuple[Upload, ...] = ()
+    if artifacts.kafka_dist is not None:
+        uploads = (Upload("kafka.tgz", local=artifacts.kafka_dist),)
+    source = "upload" if uploads else "archive"
+    listens = f"timeout 3 bash -c '</dev/tcp/{ip}/{KAFKA_PORT}'"
+    return (
+        Step(
+            "java",
+            ("kafka-zk",),
+            "prepare",
+            "java.sh",
+            "Java 17 runtime",
+            check="command -v java >/dev/null",
+        ),
+        Step(
+            "kafka",
+            ("kafka-zk",),
+            "data",
+            "kafka.sh",
+            f"Kafka {kafka.version} + ZooKeeper as systemd units ({source})",
+            env=(
+                ("KAFKA_VERSION", kafka.version),
+                ("SCALA_VERSION", kafka.scala),
+                ("KAFKA_SOURCE", source),
+                ("KAFKA_MIRROR", kafka.mirror),
+                ("KAFKA_SHA512", kafka.sha512 or ""),
+                ("LISTEN_IP", ip),
+            ),
+            uploads=uploads,
+            check=f"systemctl is-active --quiet zookeeper kafka && {listens}",
+        ),
+        Step(
+            "topics",
+            ("kafka-zk",),
+            "data",
+            "kafka-topics.sh",
+            f"topics {', '.join(TOPICS)} ({kafka.partitions} partitions)",
+            env=(
+                ("BOOTSTRAP", f"{ip}:{KAFKA_PORT}"),
+                ("TOPICS", " ".join(TOPICS)),
+                ("PARTITIONS", str(kafka.partitions)),
+            ),
+            check="systemctl is-active --quiet kafka",
+        ),
+    )
+
+
+def mongo_steps(inventory: Inventory, config: GpucostConfig, secrets: Secrets) -> tuple[Step, ...]:
+    mongo = config.mongodb
+    credentials = Upload(
+        "mongo.secrets",
+        content=_env_file(
+            {
+                "MONGO_ADMIN_PASS": secrets.mongo_admin_password,
+                "MONGO_APP_PASS": secrets.mongo_app_password,
+            }
+        ),
+        mode=0o600,
+        secret=True,
+    )
+    env = (
+        ("BIND_IP", _private_ip(inventory.by_role("mongodb"))),
+        ("MONGO_DB", mongo.database),
+        ("MONGO_USER", APP_USER),
+        ("MONGO_ADMIN_USER", ADMIN_USER),
+    )
+    if mongo.server == "secantusdb":
+        return (
+            Step(
+                "secantusdb",
+                ("mongodb",),
+                "data",
+                "secantusdb.sh",
+                "SecantusDB (MongoDB-wire stand-in) with SCRAM auth",
+                env=(*env, ("SECANTUSDB_REQUIREMENT", mongo.secantusdb_requirement)),
+                uploads=(credentials,),
+                check="systemctl is-active --quiet secantusdb",
+            ),
+        )
+    return (
+        Step(
+            "mongodb",
+            ("mongodb",),
+            "data",
+            "mongodb.sh",
+            f"MongoDB {mongo.version} from MongoDB's apt repository, auth on",
+            env=(*env, ("MONGO_VERSION", mongo.version)),
+            uploads=(credentials,),
+            check="systemctl is-active --quiet mongod",
+        ),
+    )
+
+
+def image_steps(config: GpucostConfig, artifacts: Artifacts, role: Role) -> tuple[Step, ...]:
+    images = config.images
+    uploads = tuple(Upload(f"wheels/{w.name}", local=w) for w in artifacts.wheels)
+    if images.base_archive is not None:
+        uploads += (Upload("base-image.tar.gz", local=images.base_archive),)
+    image = shlex.quote(images.name)
+    return (
+        Step(
+            "docker",
+            (role,),
+            "prepare",
+            "docker.sh",
+            "Docker from the distribution",
+            check="command -v docker >/dev/null && systemctl is-active --quiet docker",
+        ),
+        Step(
+            "image",
+            (role,),
+            "prepare",
+            "image.sh",
+            f"build {images.name} FROM {images.base} from {len(artifacts.wheels)} wheels",
+            env=(
+                ("IMAGE", images.name),
+                ("BASE_IMAGE", images.base),
+                ("BASE_ARCHIVE", "base-image.tar.gz" if images.base_archive else ""),
+            ),
+            uploads=uploads,
+            check=f"docker image inspect {image} >/dev/null 2>&1",
+        ),
+    )
+
+
+def processor_step(inventory: Inventory, config: GpucostConfig, secrets: Secrets) -> Step:
+    settings = {
+        "PRICE_PER_HOUR_USD": repr(config.price_per_gpu_hour_usd),
+        "KAFKA_BOOTSTRAP": kafka_bootstrap(inventory),
+        "MONGODB_URI": mongo_uri(inventory, config, secrets),
+        "MONGODB_DB": config.mongodb.database,
+        "HTTP_PORT": str(API_PORT),
+    }
+    return Step(
+        "processor",
+        ("processor",),
+        "processor",
+        "processor.sh",
+        f"container {PROCESSOR} on :{API_PORT}",
+        env=(("IMAGE", config.images.name), ("NAME", PROCESSOR), ("PORT", str(API_PORT))),
+        uploads=(Upload("processor.env", content=_env_file(settings), mode=0o600, secret=True),),
+        check=f"docker inspect -f '{{{{.State.Running}}}}' {PROCESSOR} 2>/dev/null | grep -qx true",
+    )
+
+
+def producers_step(inventory: Inventory, config: GpucostConfig) -> Step:
+    producers = config.producers
+    settings = {
+        "KAFKA_BOOTSTRAP": kafka_bootstrap(inventory),
+        "PRODUCER_RATE": repr(producers.rate),
+    }
+    return Step(
+        "producers",
+        ("producers",),
+        "producers",
+        "producers.sh",
+        f"{producers.replicas} x {PRODUCER} at {producers.rate:g}/s",
+        env=(
+            ("IMAGE", config.images.name),
+            ("NAME", PRODUCER),
+            ("REPLICAS", str(producers.replicas)),
+        ),
+        uploads=(Upload("producer.env", content=_env_file(settings), mode=0o600),),
+        check=f'[ "$(docker ps -q --filter name=^{PRODUCER}- | wc -l)" = {producers.replicas} ]',
+    )
+
+
+def build_plan(
+    config: GpucostConfig, inventory: Inventory, secrets: Secrets, artifacts: Artifacts
+) -> tuple[HostPlan, ...]:
+    """Every host's steps in order; the runner adds the order across hosts."""
+    missing = [h.name for h in inventory.hosts if h.state != "running"]
+    if missing or len(inventory.hosts) != len(_ROLES):
+        raise PlanError(
+            f"not every VM is running ({', '.join(missing) or 'some are absent'})",
+            hint="run `gpucost up` (or `gpucost status` to see them)",
+        )
+    role_steps: dict[Role, tuple[Step, ...]] = {
+        "kafka-zk": kafka_steps(inventory, config, artifacts),
+        "mongodb": mongo_steps(inventory, config, secrets),
+        "processor": (
+            *image_steps(config, artifacts, "processor"),
+            processor_step(inventory, config, secrets),
+        ),
+        "producers": (
+            *image_steps(config, artifacts, "producers"),
+            producers_step(inventory, config),
+        ),
+    }
+    return tuple(
+        HostPlan(h.name, h.role, common_steps(inventory, config, h) + role_steps[h.role])
+        for h in inventory.hosts
+    )

@@ -1,0 +1,174 @@
+"""Runs the plan: steps in order on each host, hosts side by side, stage by stage.
+
+A step whose check passes is skipped; one that fails stops its host and, at
+the next stage boundary, the others, naming host, step and the last lines of
+its output. Nothing is rolled back: the next `up` resumes at that step.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from gpucost.errors import GpucostError
+from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
+from gpucost.remote.ssh import Connection
+from gpucost.remote.steps import (
+    REMOTE_STAGE,
+    SCRIPTS_DIR,
+    STAGES,
+    SUPPORT_FILES,
+    HostPlan,
+    Step,
+)
+
+Outcome = Literal["unchanged", "changed"]
+
+
+class StepFailed(GpucostError):
+    """A step's script failed, or its check still fails after it ran."""
+
+
+class Aborted(Exception):
+    """Another host failed; this one stops at the stage boundary."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    vm: str
+    step: str
+    outcome: Outcome
+
+
+class _StageGate:
+    """Each host reports the stage it reached; a host enters stage s only when
+    every host has finished all its steps of earlier stages."""
+
+    def __init__(self, vms: Sequence[str]) -> None:
+        self._reached = dict.fromkeys(vms, 0)
+        self._cond = threading.Condition()
+        self.failed = False
+
+    def enter(self, vm: str, stage: int) -> None:
+        with self._cond:
+            self._reached[vm] = max(self._reached[vm], stage)
+            self._cond.notify_all()
+            self._cond.wait_for(
+                lambda: self.failed or all(s >= stage for s in self._reached.values())
+            )
+            if self.failed:
+                raise Aborted
+
+    def finish(self, vm: str, *, failed: bool = False) -> None:
+        with self._cond:
+            self._reached[vm] = len(STAGES)
+            self.failed = self.failed or failed
+            self._cond.notify_all()
+
+
+def _stage_dir(conn: Connection) -> str:
+    result = conn.run(f"mkdir -p -m 700 ~/{REMOTE_STAGE}/scripts && cd ~/{REMOTE_STAGE} && pwd")
+    if not result.ok:
+        raise StepFailed(f"{conn.vm}: cannot create ~/{REMOTE_STAGE}: {result.tail(3)}")
+    return result.stdout.strip()
+
+
+def _ssh_client_address(conn: Connection) -> str:
+    # Where this machine's SSH connection comes from, as the VM sees it: the
+    # admin address when no admin_cidr is set (the local provider).
+    return conn.run('echo "${SSH_CONNECTION%% *}"').stdout.strip()
+
+
+def run_step(
+    conn: Connection,
+    step: Step,
+    stage_dir: str,
+    extra_env: dict[str, str],
+    scripts_dir: Path = SCRIPTS_DIR,
+) -> Outcome:
+    """Check; if not done, push and run; check again. Safe to repeat."""
+    digest = step.digest(scripts_dir)
+    if conn.run(step.done_command(digest), sudo=True, timeout=120).ok:
+        return "unchanged"
+    for name in (step.script, *SUPPORT_FILES):
+        conn.put_file(scripts_dir / name, f"{stage_dir}/scripts/{name}", 0o700)
+    made: set[str] = set()
+    for upload in step.uploads:
+        parent = posixpath.dirname(upload.name)
+        if parent and parent not in made:
+            conn.run(f"mkdir -p -m 700 {shlex.quote(f'{stage_dir}/{parent}')}")
+            made.add(parent)
+        source = upload.content if upload.content is not None else upload.local
+        assert source is not None
+        conn.put_file(source, f"{stage_dir}/{upload.name}", upload.mode)
+    result = conn.run(
+        step.run_command(stage_dir, digest, extra_env), sudo=True, timeout=step.timeout
+    )
+    if not result.ok:
+        raise StepFailed(
+            f"{conn.vm}: step {step.name} failed (exit {result.rc}):\n{result.tail()}",
+            hint=f"details in the log of {conn.vm}; `gpucost up` resumes at this step",
+        )
+    if not conn.run(step.done_command(digest), sudo=True, timeout=120).ok:
+        raise StepFailed(
+            f"{conn.vm}: step {step.name} ran, but its check still fails: {step.check}",
+            hint=f"details in the log of {conn.vm}",
+        )
+    return "changed"
+
+
+def run_plan(
+    plans: Sequence[HostPlan],
+    connect: Callable[[str], Connection],
+    progress: Progress = no_progress,
+    scripts_dir: Path = SCRIPTS_DIR,
+) -> list[StepResult]:
+    """Run every host's steps; raise the first failure after all hosts stopped."""
+    gate = _StageGate([p.vm for p in plans])
+    results: list[StepResult] = []
+    lock = threading.Lock()
+
+    def one_host(plan: HostPlan) -> None:
+        failed = False
+        try:
+            conn = connect(plan.vm)
+            try:
+                stage_dir = _stage_dir(conn)
+                extra = {"GPUCOST_SSH_CLIENT": _ssh_client_address(conn)}
+                for index, step in enumerate(plan.steps, 1):
+                    gate.enter(plan.vm, STAGES.index(step.stage))
+                    label = f"{plan.vm} {index}/{len(plan.steps)} {step.name}"
+                    progress(ProgressEvent("step", label, "waiting", step.summary))
+                    outcome = run_step(conn, step, stage_dir, extra, scripts_dir)
+                    progress(
+                        ProgressEvent(
+                            "step",
+                            label,
+                            "updated" if outcome == "changed" else "exists",
+                            step.summary,
+                        )
+                    )
+                    with lock:
+                        results.append(StepResult(plan.vm, step.name, outcome))
+            finally:
+                conn.close()
+        except Aborted:
+            pass
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            gate.finish(plan.vm, failed=failed)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+        futures = [pool.submit(one_host, plan) for plan in plans]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]  # type: ignore[misc]
+    return results
