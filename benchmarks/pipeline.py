@@ -31,6 +31,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from pymongo import MongoClient
 
+from gpucost.runtime.documents import event_document
 from gpucost.runtime.events import TokenEvent, encode_event
 from gpucost.runtime.kafka import ensure_topics
 
@@ -255,20 +256,8 @@ def main() -> None:
     consume_s = raw_consume(bootstrap, topic, n)
     results["raw_consume_eps"] = round(n / consume_s)
 
-    from gpucost.runtime.processor import _event_document  # the processor's own documents
-
-    class _Msg:
-        def __init__(self, offset: int) -> None:
-            self._offset = offset
-
-        def partition(self) -> int:
-            return 0
-
-        def offset(self) -> int:
-            return self._offset
-
     docs = [
-        _event_document(e, "0", args.window, _Msg(i), time.time())  # type: ignore[arg-type]
+        event_document(e, "0", args.window, partition=0, offset=i, received_at=time.time())
         for i, e in enumerate(events)
     ]
     insert_s = raw_insert(uri, f"bench_raw_{uuid.uuid4().hex[:8]}", docs, args.batch)

@@ -1,8 +1,8 @@
 """The processor's MongoDB side: idempotent event writes and window cost updates.
 
-`token_usage` uses the event's id as `_id`: the primary key is MongoDB's always-present
-unique index, so a redelivered event is a duplicate-key no-op and no second unique index
-has to be maintained on every insert (measured: it more than halves insert throughput).
+`token_usage` needs no index but its primary key (see documents.py for the `_id`).
+`pending_windows` holds the windows that got events and were not written since: the
+processor's to-do list, durable so that a restart finds it again.
 """
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from gpucost.runtime.cost import TokenTotals
+from gpucost.runtime.documents import Document, window_id_range
 
 DUPLICATE_KEY = 11000
-
-Document = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +36,12 @@ class MongoStore:
         db = client[database]
         self.token_usage: AsyncCollection[Document] = db[f"{prefix}token_usage"]
         self.gpu_metrics: AsyncCollection[Document] = db[f"{prefix}gpu_metrics"]
+        self.pending: AsyncCollection[Document] = db[f"{prefix}pending_windows"]
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")
 
     async def ensure_indexes(self) -> None:
-        # Serves the window total, the cost update and the restart scan for uncosted windows.
-        await self.token_usage.create_index(
-            [("gpu", ASCENDING), ("window_start", ASCENDING)], name="window"
-        )
         await self.gpu_metrics.create_index(
             [("gpu", ASCENDING), ("window_start", ASCENDING)], name="window", unique=True
         )
@@ -67,10 +63,10 @@ class MongoStore:
             )
         return InsertOutcome(len(result.inserted_ids), 0, frozenset())
 
-    async def window_totals(self, gpu: str, window_start: float) -> TokenTotals:
+    async def window_totals(self, gpu: str, window_start: float, window_s: float) -> TokenTotals:
         """Counted from the stored events, so redelivery and restarts can never double count."""
         pipeline: list[Document] = [
-            {"$match": {"gpu": gpu, "window_start": window_start}},
+            {"$match": {"_id": window_id_range(gpu, window_start, window_s)}},
             {
                 "$group": {
                     "_id": None,
@@ -95,7 +91,7 @@ class MongoStore:
         await self.gpu_metrics.update_one(key, {"$set": doc, "$inc": {"revision": 1}}, upsert=True)
 
     async def apply_window_cost(
-        self, gpu: str, window_start: float, cost_per_token: float | None
+        self, gpu: str, window_start: float, window_s: float, cost_per_token: float | None
     ) -> int:
         """Give every event of the window its share: tokens × the window's cost per token,
         which equals window cost × tokens / window tokens. One server-side update."""
@@ -103,7 +99,7 @@ class MongoStore:
         if cost_per_token is None:
             allocated = None
         result = await self.token_usage.update_many(
-            {"gpu": gpu, "window_start": window_start},
+            {"_id": window_id_range(gpu, window_start, window_s)},
             [
                 {
                     "$set": {
@@ -116,11 +112,23 @@ class MongoStore:
         )
         return int(result.modified_count)
 
-    async def uncosted_windows(self) -> list[tuple[str, float]]:
-        """Windows holding events whose cost was never filled in: the work a crash left."""
-        pipeline: list[Document] = [
-            {"$match": {"costed": False}},
-            {"$group": {"_id": {"gpu": "$gpu", "window_start": "$window_start"}}},
-        ]
-        cursor = await self.token_usage.aggregate(pipeline)
-        return [(row["_id"]["gpu"], float(row["_id"]["window_start"])) async for row in cursor]
+    async def mark_pending(self, keys: set[tuple[str, float]]) -> None:
+        if not keys:
+            return
+        await self.pending.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": f"{gpu}|{start!r}"},
+                    {"$set": {"gpu": gpu, "window_start": start}},
+                    upsert=True,
+                )
+                for gpu, start in sorted(keys)
+            ],
+            ordered=False,
+        )
+
+    async def clear_pending(self, gpu: str, window_start: float) -> None:
+        await self.pending.delete_one({"_id": f"{gpu}|{window_start!r}"})
+
+    async def pending_windows(self) -> list[tuple[str, float]]:
+        return [(doc["gpu"], float(doc["window_start"])) async for doc in self.pending.find({})]

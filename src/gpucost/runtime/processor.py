@@ -23,12 +23,13 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from pymongo.errors import PyMongoError
 
-from gpucost.runtime.cost import TokenTotals, WindowCost, compute_window, window_start
-from gpucost.runtime.events import Rejection, TokenEvent, event_ts, parse_event
+from gpucost.runtime.cost import TokenTotals, WindowCost, compute_window
+from gpucost.runtime.documents import Document, event_document
+from gpucost.runtime.events import Rejection, parse_event
 from gpucost.runtime.gpu.base import GpuSource
 from gpucost.runtime.kafka import commit_stored, consumer_lag
 from gpucost.runtime.metrics import Metrics
-from gpucost.runtime.mongo import Document, MongoStore
+from gpucost.runtime.mongo import MongoStore
 from gpucost.runtime.settings import ProcessorSettings
 from gpucost.runtime.windows import SampleBuffer, WindowKey, WindowSchedule
 
@@ -69,34 +70,6 @@ class Health:
     lag: int | None = None
     stopping: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _event_document(
-    event: TokenEvent, gpu: str, window_s: float, message: Message, received_at: float
-) -> Document:
-    ts = event_ts(event)
-    event_id = str(event.event_id)
-    return {
-        "_id": event_id,
-        "event_id": event_id,
-        "ts": ts,
-        "window_start": window_start(ts, window_s),
-        "window_s": window_s,
-        "gpu": gpu,
-        "node": event.node,
-        "model": event.model,
-        "prompt_tokens": event.prompt_tokens,
-        "completion_tokens": event.completion_tokens,
-        "total_tokens": event.total_tokens,
-        "latency_ms": event.latency_ms,
-        "producer": event.producer,
-        "received_at": received_at,
-        "kafka": {"partition": message.partition(), "offset": message.offset()},
-        # Filled in when the window is written; `costed: false` marks work a crash left.
-        "costed": False,
-        "cost_per_token": None,
-        "allocated_cost_usd": None,
-    }
 
 
 class Processor:
@@ -145,8 +118,8 @@ class Processor:
 
         self._loop = asyncio.get_running_loop()
         await self._sample_once()
-        for key in await self.store.uncosted_windows():
-            self.schedule.mark_events({key})
+        # Windows that got events but were not written before the last stop.
+        self.schedule.mark_events(set(await self.store.pending_windows()))
         tasks = [
             asyncio.create_task(self._sample_forever(), name="sampler"),
             asyncio.create_task(self._write_windows_forever(), name="windows"),
@@ -274,8 +247,13 @@ class Processor:
             if isinstance(parsed, Rejection):
                 rejected.append((message, parsed))
                 continue
-            doc = _event_document(
-                parsed, self._gpu_key(parsed.gpu), self.settings.window_s, message, received_at
+            doc = event_document(
+                parsed,
+                self._gpu_key(parsed.gpu),
+                self.settings.window_s,
+                partition=message.partition() or 0,
+                offset=message.offset() or 0,
+                received_at=received_at,
             )
             # A batch can carry the same event twice; the first copy wins, as on redelivery.
             if doc["_id"] in docs:
@@ -288,6 +266,9 @@ class Processor:
     async def _insert(self, docs: list[Document]) -> None:
         async with self._write_lock:
             outcome = await self.store.insert_events(docs)
+            # Recorded before the batch's offsets are stored: a crash from here on leaves
+            # the window findable at the next start, and its events redelivered.
+            await self.store.mark_pending({(d["gpu"], d["window_start"]) for d in docs})
         now = self.clock()
         self.health.mongo_ok = True
         self.health.mongo_error = None
@@ -378,7 +359,7 @@ class Processor:
     async def _write_window(self, key: WindowKey) -> WindowCost:
         gpu, start = key
         settings = self.settings
-        tokens = await self.store.window_totals(gpu, start)
+        tokens = await self.store.window_totals(gpu, start, settings.window_s)
         buffer = self.buffers.get(gpu)
         end = start + settings.window_s
         samples = buffer.around(start, end) if buffer and buffer.covers(start, end) else []
@@ -403,7 +384,8 @@ class Processor:
                 doc = _keep_gpu_fields(doc, stored, tokens)
         await self.store.write_window(doc)
         if tokens.requests:
-            await self.store.apply_window_cost(gpu, start, window.cost_per_token)
+            await self.store.apply_window_cost(gpu, start, settings.window_s, window.cost_per_token)
+        await self.store.clear_pending(gpu, start)
         self.metrics.windows_written.inc()
         if window.cost_per_token is not None:
             self.metrics.cost_per_token.labels(gpu).set(window.cost_per_token)

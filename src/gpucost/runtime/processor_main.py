@@ -14,10 +14,11 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from gpucost.errors import ExitStatus, GpucostError, ServiceUnavailable
+from gpucost.runtime.documents import Document
 from gpucost.runtime.gpu import open_source
 from gpucost.runtime.kafka import consumer_config, ensure_topics, producer_config
 from gpucost.runtime.logs import configure_json_logging
-from gpucost.runtime.mongo import Document, MongoStore
+from gpucost.runtime.mongo import MongoStore
 from gpucost.runtime.processor import Processor
 from gpucost.runtime.settings import ProcessorSettings, load_processor_settings
 

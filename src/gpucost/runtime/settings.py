@@ -55,6 +55,14 @@ class ProcessorSettings(BaseSettings):
             raise ValueError("must start with mongodb:// or mongodb+srv://")
         return value
 
+    @field_validator("window_s")
+    @classmethod
+    def _whole_milliseconds(cls, value: float) -> float:
+        # Windows are computed in integer milliseconds (documents.py).
+        if abs(value * 1000 - round(value * 1000)) > 1e-6:
+            raise ValueError("must be a whole number of milliseconds")
+        return value
+
     @field_validator("seed_trace")
     @classmethod
     def _seed_exists(cls, value: Path | None) -> Path | None:
