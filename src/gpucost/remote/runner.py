@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from gpucost.errors import GpucostError
+from gpucost.inventory import VmName
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
 from gpucost.remote.ssh import Connection
 from gpucost.remote.steps import (
@@ -50,12 +51,12 @@ class _StageGate:
     """Each host reports the stage it reached; a host enters stage s only when
     every host has finished all its steps of earlier stages."""
 
-    def __init__(self, vms: Sequence[str]) -> None:
+    def __init__(self, vms: Sequence[VmName]) -> None:
         self._reached = dict.fromkeys(vms, 0)
         self._cond = threading.Condition()
         self.failed = False
 
-    def enter(self, vm: str, stage: int) -> None:
+    def enter(self, vm: VmName, stage: int) -> None:
         with self._cond:
             self._reached[vm] = max(self._reached[vm], stage)
             self._cond.notify_all()
@@ -65,7 +66,7 @@ class _StageGate:
             if self.failed:
                 raise Aborted
 
-    def finish(self, vm: str, *, failed: bool = False) -> None:
+    def finish(self, vm: VmName, *, failed: bool = False) -> None:
         with self._cond:
             self._reached[vm] = len(STAGES)
             self.failed = self.failed or failed
@@ -125,7 +126,7 @@ def run_step(
 
 def run_plan(
     plans: Sequence[HostPlan],
-    connect: Callable[[str], Connection],
+    connect: Callable[[VmName], Connection],
     progress: Progress = no_progress,
     scripts_dir: Path = SCRIPTS_DIR,
 ) -> list[StepResult]:

@@ -81,7 +81,8 @@ class Target:
 class Connection(Protocol):
     """What a step needs from a host; tests may substitute a fake."""
 
-    vm: str
+    @property
+    def vm(self) -> str: ...
 
     def run(
         self, command: str, *, sudo: bool = False, timeout: float = 600, quiet: bool = False

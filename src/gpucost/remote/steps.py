@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from gpucost.inventory import Role
+from gpucost.inventory import Role, VmName
 
 Stage = Literal["prepare", "data", "processor", "producers"]
 STAGES: Final[tuple[Stage, ...]] = ("prepare", "data", "processor", "producers")
@@ -118,7 +118,7 @@ class Step:
 class HostPlan:
     """The steps of one host, in order."""
 
-    vm: str
+    vm: VmName
     role: Role
     steps: tuple[Step, ...]
 

@@ -49,10 +49,9 @@ def _aws() -> Provider:
 
 
 def _local() -> Provider:
-    raise ProviderUnavailable(
-        "the local provider is not available yet",
-        hint='use --provider aws, or set provider = "aws" in gpucost.toml',
-    )
+    from gpucost.remote.providers.local import LocalProvider
+
+    return LocalProvider()
 
 
 _FACTORIES: dict[str, Callable[[], Provider]] = {"aws": _aws, "local": _local}

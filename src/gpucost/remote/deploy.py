@@ -1,0 +1,171 @@
+"""The deploy stage of `up`: secrets, local artifacts, then the plan over SSH.
+
+`lifecycle.deploy` calls `deploy(config, inventory, progress)` once the
+provider made the hosts; so can any Python program.
+"""
+
+from __future__ import annotations
+
+import secrets as random_secrets
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Final
+
+from gpucost.config import GpucostConfig
+from gpucost.errors import GpucostError
+from gpucost.inventory import Inventory, VmName
+from gpucost.remote.hostkeys import HostKeyStore
+from gpucost.remote.plan import Artifacts, Secrets, build_plan
+from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
+from gpucost.remote.runner import StepResult, run_plan
+from gpucost.remote.ssh import SshConnection, Target, open_log
+from gpucost.state import StateDir
+
+SECRETS_FILE: Final = "secrets.json"
+REPO_ROOT: Final = Path(__file__).resolve().parents[3]
+KAFKA_FETCH: Final = REPO_ROOT / "scripts" / "dev" / "kafka-fetch.sh"
+
+
+class ArtifactError(GpucostError):
+    """Something this machine must build before the deploy could not be built."""
+
+
+def state_of(config: GpucostConfig) -> StateDir:
+    return StateDir(config.state_root, config.deployment)
+
+
+def load_secrets(state: StateDir, *, create: bool = True) -> Secrets:
+    """The generated passwords: made once, kept only in the 0600 state file."""
+    data = state.read_json(SECRETS_FILE)
+    if isinstance(data, dict) and {"mongo_admin_password", "mongo_app_password"} <= set(data):
+        return Secrets(data["mongo_admin_password"], data["mongo_app_password"])
+    if not create:
+        raise GpucostError(
+            f"no generated passwords in {state.file(SECRETS_FILE)}", hint="run `gpucost up`"
+        )
+    # Hex only: the passwords end up in URIs and env files, where no character needs quoting.
+    made = Secrets(random_secrets.token_hex(24), random_secrets.token_hex(24))
+    state.write_json(SECRETS_FILE, vars(made))
+    return made
+
+
+def connect(
+    config: GpucostConfig,
+    inventory: Inventory,
+    vm: VmName,
+    *,
+    notice: Progress = no_progress,
+    retry_for: float = 300,
+) -> SshConnection:
+    """An SSH connection to one VM with the managed key, its pinned host key and
+    its log file; generated passwords are masked in that log."""
+    state = state_of(config)
+    state.ensure()
+    target = Target.of(inventory.host(vm), config.private_key)
+    log = open_log(state.path / "logs" / f"{vm}.log")
+    try:
+        conn = SshConnection.connect(
+            target,
+            HostKeyStore(state),
+            log=log,
+            retry_for=retry_for,
+            notice=lambda text: notice(ProgressEvent("host key", vm, "created", text)),
+        )
+    except BaseException:
+        log.close()
+        raise
+    saved = state.read_json(SECRETS_FILE)
+    if isinstance(saved, dict):
+        conn.redact = tuple(str(v) for v in saved.values())
+    return conn
+
+
+def build_wheels(
+    config: GpucostConfig, out: Path, progress: Progress = no_progress
+) -> tuple[Path, ...]:
+    """gpucost's wheel and its dependencies', for the image's Python and Linux."""
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for old in out.glob("gpucost-*.whl"):
+        old.unlink()
+    progress(ProgressEvent("wheels", str(out), "waiting", f"for Python {config.images.python}"))
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    own = subprocess.run(
+        [*pip, "wheel", "--no-deps", "-w", str(out), str(REPO_ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if own.returncode != 0:
+        raise ArtifactError(f"cannot build the gpucost wheel: {own.stderr.strip()[-500:]}")
+    wheel = max(out.glob("gpucost-*.whl"), key=lambda p: p.stat().st_mtime)
+    deps = subprocess.run(
+        [*pip, "download", "-d", str(out), "--only-binary=:all:",
+         "--python-version", config.images.python, "--implementation", "cp",
+         "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
+         "--platform", "manylinux2014_x86_64", "--platform", "any", str(wheel)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if deps.returncode != 0:
+        raise ArtifactError(
+            f"cannot fetch the dependencies' wheels for Python {config.images.python}: "
+            f"{deps.stderr.strip()[-500:]}",
+            hint="this machine needs a package index (or a pip cache) once; "
+            "set images.python to the base image's Python",
+        )
+    wheels = tuple(sorted(out.glob("*.whl")))
+    progress(ProgressEvent("wheels", str(out), "created", f"{len(wheels)} wheels"))
+    return wheels
+
+
+def kafka_dist(config: GpucostConfig, work: Path, progress: Progress = no_progress) -> Path | None:
+    """The tarball to upload, or None when the VM downloads Apache's release."""
+    if config.kafka.dist is not None:
+        if not config.kafka.dist.is_file():
+            raise ArtifactError(f"kafka.dist {config.kafka.dist} is not a file")
+        return config.kafka.dist
+    if config.kafka.source != "maven":
+        return None
+    tarball = work / f"kafka-{config.kafka.version}-maven.tgz"
+    if tarball.is_file():
+        return tarball
+    progress(ProgressEvent("kafka", config.kafka.version, "waiting", "fetching jars with Maven"))
+    fetched = subprocess.run(
+        ["bash", str(KAFKA_FETCH)],
+        capture_output=True, text=True, check=False,
+        env={"KAFKA_VERSION": config.kafka.version, "SCALA_VERSION": config.kafka.scala,
+             "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())},
+    )  # fmt: skip
+    if fetched.returncode != 0:
+        raise ArtifactError(f"kafka-fetch.sh failed: {fetched.stderr.strip()[-500:]}")
+    home = Path(fetched.stdout.strip().splitlines()[-1])
+    partial = tarball.with_suffix(".part")
+    with tarfile.open(partial, "w:gz") as tar:
+        tar.add(home / "libs", arcname="kafka/libs")
+        tar.add(home / "config", arcname="kafka/config")
+    partial.rename(tarball)
+    progress(ProgressEvent("kafka", str(tarball), "created"))
+    return tarball
+
+
+def deploy(
+    config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
+) -> list[StepResult]:
+    """Install and wire the four roles; safe to repeat, resumes after a failure."""
+    state = state_of(config)
+    state.ensure()
+    secrets = load_secrets(state)
+    work = state.path / "artifacts"
+    artifacts = Artifacts(
+        wheels=build_wheels(config, work / "wheels", progress),
+        kafka_dist=kafka_dist(config, work, progress),
+    )
+    plans = build_plan(config, inventory, secrets, artifacts)
+    server = (
+        "SecantusDB (a MongoDB-wire stand-in)"
+        if config.mongodb.server == "secantusdb"
+        else f"MongoDB {config.mongodb.version}"
+    )
+    progress(ProgressEvent("database", config.vm_of("mongodb"), "exists", server))
+    return run_plan(plans, lambda vm: connect(config, inventory, vm, notice=progress), progress)
