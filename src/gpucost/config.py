@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +39,7 @@ UBUNTU_2404_PARAMETER: Final = (
 """Canonical's public SSM parameter: the current Ubuntu 24.04 LTS AMI of the region."""
 
 ProviderName = Literal["aws", "local"]
+MongoServer = Literal["mongodb7", "secantusdb"]
 _DEPLOYMENT_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _PUBLIC_KEY_RE: Final = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3}(?: .*)?$"
@@ -69,6 +70,33 @@ class GpucostConfig(BaseSettings):
     price_per_gpu_hour_usd: float = Field(default=3.5, gt=0)
     roles: dict[VmName, Role] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
     state_root: Path = Path(".gpucost")
+    mongodb_server: MongoServer = "mongodb7"
+    """Unset: "secantusdb" on the local provider (MongoDB's repository is out of
+    reach from machines such as CI), "mongodb7" elsewhere. Never a silent fallback."""
+    local_subnet: str = "172.29.0.0/24"
+    """The local provider's network; vm1..vm4 are .11-.14, this machine is .1."""
+    local_remove_images: bool = False
+    """`down` on the local provider also removes the images it built (rebuilt in ~2 min)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mongodb_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mongodb_server") is None:
+            local = data.get("provider", "local") == "local"
+            data = {**data, "mongodb_server": "secantusdb" if local else "mongodb7"}
+        return data
+
+    @field_validator("local_subnet")
+    @classmethod
+    def _local_subnet(cls, value: str) -> str:
+        try:
+            network = ipaddress.ip_network(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a network such as 172.29.0.0/24") from exc
+        if network.version != 4 or not network.is_private or network.num_addresses < 16:
+            raise ValueError("use a private IPv4 network of /28 or larger")
+        return str(network)
+
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongodb: MongoSettings = Field(default_factory=MongoSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)

@@ -51,6 +51,14 @@ class Inventory(BaseModel):
     region: str | None = None
     key_name: str | None = None
     hosts: tuple[Host, ...] = ()
+    admin_cidr: str | None = None
+    """Where the hosts see the admin come from, when the provider knows it better
+    than the settings (local: this machine's address on the hosts' network)."""
+    base_image: str | None = None
+    """Base of the images built on the hosts, when the provider supplies one
+    (local: no registry, so a Debian python image made here)."""
+    base_image_archive: str | None = None
+    """A `docker save` tarball of `base_image` on this machine, to upload and load."""
 
     def host(self, name: VmName) -> Host:
         for host in self.hosts:

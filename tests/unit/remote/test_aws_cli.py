@@ -153,9 +153,13 @@ def test_up_without_infra_only_says_the_deploy_is_missing(
     assert out.stdout.count("running") == 4  # the inventory is still shown
 
 
-def test_local_provider_is_not_there_yet(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = gpucost(monkeypatch, "up", "--provider", "local", "--yes")
-    assert_one_line_error(out, "local provider is not available yet")
+def test_local_provider_checks_the_key_before_docker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "none.pub"
+    out = gpucost(monkeypatch, "up", "--provider", "local", "--ssh-public-key", str(missing))
+    assert out.code == 2, out.stderr
+    assert f"SSH public key {missing} not found" in out.stderr
 
 
 def test_down_asks_first(

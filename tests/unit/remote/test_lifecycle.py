@@ -57,8 +57,9 @@ def test_providers_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(get_provider("aws"), Provider)
     with pytest.raises(ProviderUnavailable, match="unknown provider"):
         get_provider("gcp")
-    with pytest.raises(ProviderUnavailable, match="not available yet"):
-        get_provider("local")
+    from gpucost.remote.providers.local import LocalProvider
+
+    assert isinstance(get_provider("local"), LocalProvider)
     fake = AwsProvider()
     monkeypatch.setitem(providers._FACTORIES, "local", lambda: fake)
     register_provider("local", lambda: fake)

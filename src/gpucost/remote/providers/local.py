@@ -1,0 +1,335 @@
+"""The local provider: the design's four VMs as systemd containers on this machine.
+
+Each host is a Docker container booted with /sbin/init from a Debian image
+built here (no registry), on a user-defined network with a fixed IP, running
+sshd with its own host keys and an admin user that holds the deployment's key,
+as a fresh cloud VM does after cloud-init. The SSH stage then runs exactly the
+steps it runs on AWS. Everything carries the label `gpucost.deployment`, so
+`destroy` finds it without local state.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from gpucost.config import GpucostConfig
+from gpucost.inventory import ABSENT, Host, Inventory, VmName
+from gpucost.remote.providers import local_commands as cmd
+from gpucost.remote.providers.base import (
+    Action,
+    Change,
+    Plan,
+    Progress,
+    ProgressEvent,
+    Resource,
+    no_progress,
+)
+from gpucost.remote.providers.local_engine import Docker, LocalError, ensure_engine
+from gpucost.remote.providers.local_images import (
+    PYTHON_RECIPE,
+    RECIPES,
+    archive_path,
+    built,
+    ensure_images,
+)
+from gpucost.state import StateDir
+
+INVENTORY_FILE: Final = "inventory.json"
+BOOT_TIMEOUT_S: Final = 120.0
+BOOTED: Final = frozenset({"running", "degraded"})
+"""`degraded`: some unit that has no meaning in a container failed; sshd is what counts."""
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "gpucost"
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(
+        self,
+        docker: Docker | None = None,
+        *,
+        cache_dir: Path | None = None,
+        boot_timeout: float = BOOT_TIMEOUT_S,
+    ) -> None:
+        self._docker = docker or Docker()
+        self._cache_dir = cache_dir or default_cache_dir()
+        self._boot_timeout = boot_timeout
+
+    # --- the Provider protocol ------------------------------------------
+
+    def plan(self, config: GpucostConfig) -> Plan:
+        config.public_key()  # fails now, in the dry run, rather than half-way through
+        names = _names(config)
+        changes: list[Change] = []
+        engine = self._docker.answers()
+        if not engine:
+            changes.append(Change(Action.CREATE, "engine", "docker", "install and start dockerd"))
+        for recipe in RECIPES:
+            ready = engine and built(self._docker, recipe)
+            changes.append(
+                Change(
+                    Action.KEEP if ready else Action.CREATE,
+                    "image",
+                    recipe.image,
+                    "" if ready else "debootstrap bookworm",
+                )
+            )
+        network = self._network(names) if engine else None
+        changes.append(
+            Change(Action.CREATE, "network", names.network, names.subnet)
+            if network is None
+            else Change(Action.KEEP, "network", names.network, names.subnet)
+        )
+        containers = self._containers(config) if engine else {}
+        for vm, role in config.roles.items():
+            found = containers.get(vm)
+            if found is None:
+                action, detail = Action.CREATE, f"{names.ip(vm)} {role}"
+            elif found["State"]["Running"]:
+                action, detail = Action.KEEP, names.ip(vm)
+            else:
+                action, detail = Action.UPDATE, "start"
+            changes.append(Change(action, "host", names.container(vm), detail))
+        return Plan(provider=self.name, deployment=config.deployment, changes=tuple(changes))
+
+    def converge(self, config: GpucostConfig, progress: Progress = no_progress) -> Inventory:
+        public_key = config.public_key()
+        names = _names(config)
+        ensure_engine(self._docker, progress)
+        ensure_images(self._docker, self._cache_dir, progress)
+        self._ensure_network(names, progress)
+        existing = self._containers(config)
+        for vm, role in config.roles.items():
+            self._ensure_host(names, vm, role, existing.get(vm), progress)
+        self._wait_booted(config, names, progress)
+        for vm in config.roles:
+            self._ensure_admin(names.container(vm), public_key, progress)
+        inventory = self.inventory(config)
+        # A convenience for the SSH stage; `inventory()` always asks Docker.
+        StateDir(config.state_root, config.deployment).write_json(
+            INVENTORY_FILE, inventory.model_dump(mode="json")
+        )
+        return inventory
+
+    def inventory(self, config: GpucostConfig) -> Inventory:
+        names = _names(config)
+        containers = self._containers(config) if self._docker.answers() else {}
+        hosts = []
+        for vm, role in config.roles.items():
+            found = containers.get(vm)
+            if found is None:
+                hosts.append(Host(name=vm, role=role, provider=self.name, state=ABSENT))
+                continue
+            running = bool(found["State"]["Running"])
+            ip = _ip_on(found, names.network)
+            hosts.append(
+                Host(
+                    name=vm,
+                    role=role,
+                    provider=self.name,
+                    state="running" if running else "stopped",
+                    # The id, not the name: a host recreated under the same name is
+                    # another machine, and pinned host keys are bound to the id.
+                    instance_id=str(found["Id"])[:12],
+                    public_ip=ip,
+                    private_ip=ip,
+                    ssh_user=cmd.ADMIN_USER,
+                    ssh_host_key_fingerprints=(
+                        self._host_key_fingerprints(names.container(vm)) if running else ()
+                    ),
+                )
+            )
+        return Inventory(
+            deployment=config.deployment,
+            provider=self.name,
+            hosts=tuple(hosts),
+            admin_cidr=f"{names.gateway}/32",
+            base_image=PYTHON_RECIPE.image,
+            base_image_archive=str(archive_path(self._cache_dir)),
+        )
+
+    def destroy(self, config: GpucostConfig, progress: Progress = no_progress) -> list[Resource]:
+        removed: list[Resource] = []
+        if not self._docker.answers():
+            if shutil.which("dockerd") is None:
+                return removed  # no engine was ever installed: nothing of ours exists
+            ensure_engine(self._docker, progress)
+        docker, dep = self._docker, config.deployment
+        for container in docker.lines(cmd.list_container_names(dep)):
+            docker.run(cmd.rm_container(container))
+            progress(ProgressEvent("host", container, "deleted"))
+            removed.append(Resource("host", container))
+        for volume in docker.lines(cmd.list_volumes(dep)):
+            docker.run(cmd.volume_rm(volume))
+            progress(ProgressEvent("volume", volume, "deleted"))
+            removed.append(Resource("volume", volume))
+        for network in docker.lines(cmd.list_networks(dep)):
+            docker.run(cmd.network_rm(network))
+            progress(ProgressEvent("network", network, "deleted"))
+            removed.append(Resource("network", network))
+        if config.local_remove_images:
+            removed += self._remove_images(progress)
+        StateDir(config.state_root, dep).remove()
+        return removed
+
+    # --- steps ------------------------------------------------------------
+
+    def _network(self, names: cmd.LocalNames) -> dict[str, Any] | None:
+        found = self._docker.inspect(cmd.network_inspect(names))
+        return found[0] if found else None
+
+    def _ensure_network(self, names: cmd.LocalNames, progress: Progress) -> None:
+        network = self._network(names)
+        if network is None:
+            result = self._docker.run(cmd.network_create(names), check=False)
+            if result.returncode != 0:
+                raise LocalError(
+                    f"cannot create network {names.network} on {names.subnet}: "
+                    f"{result.stderr.strip()}",
+                    hint="choose a free subnet with local_subnet in gpucost.toml "
+                    "or GPUCOST_LOCAL_SUBNET",
+                )
+            progress(ProgressEvent("network", names.network, "created", names.subnet))
+            return
+        subnets = [c.get("Subnet") for c in (network.get("IPAM") or {}).get("Config") or []]
+        if names.subnet not in subnets:
+            raise LocalError(
+                f"network {names.network} has subnet {', '.join(map(str, subnets))}, "
+                f"not {names.subnet}",
+                hint="`gpucost down` first, or keep the old local_subnet",
+            )
+        progress(ProgressEvent("network", names.network, "exists", names.subnet))
+
+    def _ensure_host(
+        self,
+        names: cmd.LocalNames,
+        vm: VmName,
+        role: str,
+        found: dict[str, Any] | None,
+        progress: Progress,
+    ) -> None:
+        container = names.container(vm)
+        if found is not None:
+            labelled = found["Config"]["Labels"].get(cmd.LABEL_ROLE)
+            if labelled != role:
+                raise LocalError(
+                    f"{container} was made for role {labelled}, the settings say {role}",
+                    hint="`gpucost down` first to move roles between hosts",
+                )
+            if found["State"]["Running"]:
+                progress(ProgressEvent("host", container, "exists", names.ip(vm)))
+            else:
+                self._docker.run(cmd.start(container))
+                progress(ProgressEvent("host", container, "updated", "started"))
+            return
+        self._docker.run(cmd.volume_create(names, vm))
+        self._docker.run(cmd.run_host(names, vm, role))  # type: ignore[arg-type]
+        progress(ProgressEvent("host", container, "created", names.ip(vm)))
+
+    def _wait_booted(
+        self, config: GpucostConfig, names: cmd.LocalNames, progress: Progress
+    ) -> None:
+        pending = {vm: names.container(vm) for vm in config.roles}
+        progress(ProgressEvent("hosts", ", ".join(pending), "waiting", "systemd and sshd"))
+        deadline = time.monotonic() + self._boot_timeout
+        while pending:
+            for vm, container in list(pending.items()):
+                state = self._docker.run(cmd.system_state(container), check=False).stdout.strip()
+                if state in BOOTED and _ssh_banner(names.ip(vm)):
+                    del pending[vm]
+            if pending and time.monotonic() > deadline:
+                raise LocalError(
+                    f"{', '.join(pending.values())} did not boot to sshd within "
+                    f"{self._boot_timeout:.0f}s",
+                    hint="`docker exec CONTAINER systemctl --failed` says why",
+                )
+            if pending:
+                time.sleep(0.5)
+
+    def _ensure_admin(self, container: str, public_key: str, progress: Progress) -> None:
+        script = cmd.admin_user_script(cmd.ADMIN_USER, public_key)
+        result = self._docker.run(cmd.exec_script(container, script))
+        changed = "unchanged" not in result.stdout
+        progress(
+            ProgressEvent(
+                "admin user", f"{cmd.ADMIN_USER}@{container}", "updated" if changed else "exists"
+            )
+        )
+
+    def _host_key_fingerprints(self, container: str) -> tuple[str, ...]:
+        # Read over `docker exec`, a channel we trust: the SSH stage then checks
+        # the key sshd offers against these, as it does with AWS's console output.
+        result = self._docker.run(
+            cmd.exec_script(container, "cat /etc/ssh/ssh_host_*_key.pub"), check=False
+        )
+        return tuple(
+            sorted(
+                fingerprint(line.split()[1])
+                for line in result.stdout.splitlines()
+                if len(line.split()) >= 2
+            )
+        )
+
+    def _containers(self, config: GpucostConfig) -> dict[VmName, dict[str, Any]]:
+        ids = [
+            json.loads(line)["ID"]
+            for line in self._docker.lines(cmd.list_containers(config.deployment))
+        ]
+        if not ids:
+            return {}
+        found: dict[VmName, dict[str, Any]] = {}
+        for item in self._docker.inspect(cmd.inspect(*ids)):
+            vm = item["Config"]["Labels"].get(cmd.LABEL_VM)
+            if vm in config.roles:
+                found[vm] = item
+        return found
+
+    def _remove_images(self, progress: Progress) -> list[Resource]:
+        removed = []
+        for recipe in RECIPES:
+            if built(self._docker, recipe):
+                if self._docker.ok(cmd.image_rm(recipe.image)):
+                    progress(ProgressEvent("image", recipe.image, "deleted"))
+                    removed.append(Resource("image", recipe.image))
+                else:
+                    progress(ProgressEvent("image", recipe.image, "exists", "still in use"))
+        archive = archive_path(self._cache_dir)
+        if archive.is_file():
+            archive.unlink()
+            removed.append(Resource("image archive", str(archive)))
+        return removed
+
+
+def _names(config: GpucostConfig) -> cmd.LocalNames:
+    return cmd.LocalNames(config.deployment, config.local_subnet)
+
+
+def _ip_on(container: dict[str, Any], network: str) -> str | None:
+    networks = container.get("NetworkSettings", {}).get("Networks") or {}
+    ip = (networks.get(network) or {}).get("IPAddress")
+    return str(ip) if ip else None
+
+
+def _ssh_banner(ip: str, port: int = 22, timeout: float = 1.0) -> bool:
+    """sshd answers with its banner: listening is not enough (keys may be in the making)."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as sock:
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def fingerprint(key_b64: str) -> str:
+    """OpenSSH's `SHA256:...` fingerprint of a base64 public key blob."""
+    digest = hashlib.sha256(base64.b64decode(key_b64)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")

@@ -1,0 +1,255 @@
+"""The docker command lines of the local provider, built as data.
+
+Nothing here runs anything: each function returns an argv list, so unit tests
+assert on exactly what would run (as Kamal's `commands/` do), and the provider
+is the only place that executes them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from dataclasses import dataclass
+from typing import Final
+
+from gpucost.inventory import Role, VmName
+
+LABEL_DEPLOYMENT: Final = "gpucost.deployment"
+LABEL_ROLE: Final = "gpucost.role"
+LABEL_VM: Final = "gpucost.vm"
+LABEL_IMAGE: Final = "gpucost.image"
+"""On the images this provider built: which recipe (host or python) and version."""
+
+HOST_IMAGE: Final = "gpucost-host:bookworm"
+PYTHON_IMAGE: Final = "gpucost-python:bookworm"
+ADMIN_USER: Final = "gpucost"
+FIRST_HOST_OCTET: Final = 11
+"""vm1 is .11, vm2 .12, ...: fixed, so firewall rules and docs can name them."""
+
+# Why each flag: systemd as PID 1 needs the cgroup tree writable and /run on
+# tmpfs; ufw and an inner dockerd need NET_ADMIN, iptables and device nodes.
+# `--privileged` would grant all of that but fails on these kernels (the
+# bounding set lacks CAP_SYS_RESOURCE, so "unable to apply caps"); this is
+# --privileged minus that one capability, with the confinement lifted by name.
+SYSTEMD_FLAGS: Final[tuple[str, ...]] = (
+    "--cap-add=ALL",
+    "--cap-drop=SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--device-cgroup-rule=a *:* rmw",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/run/lock",
+    # systemd shuts down cleanly on SIGRTMIN+3, not on docker's SIGTERM.
+    "--stop-signal",
+    "SIGRTMIN+3",
+    # systemd reads this to adapt to life in a container (no udev, no getty).
+    "--env",
+    "container=docker",
+)
+
+
+@dataclass(frozen=True)
+class LocalNames:
+    """Names and addresses of one deployment's local resources."""
+
+    deployment: str
+    subnet: str
+
+    @property
+    def network(self) -> str:
+        return f"gpucost-{self.deployment}"
+
+    def container(self, vm: VmName) -> str:
+        return f"gpucost-{self.deployment}-{vm}"
+
+    def volume(self, vm: VmName) -> str:
+        return f"gpucost-{self.deployment}-{vm}-docker"
+
+    @property
+    def gateway(self) -> str:
+        """This machine's address on the network: what the hosts see as "admin"."""
+        return str(ipaddress.ip_network(self.subnet)[1])
+
+    def ip(self, vm: VmName) -> str:
+        index = int(vm.removeprefix("vm")) - 1
+        return str(ipaddress.ip_network(self.subnet)[FIRST_HOST_OCTET + index])
+
+    @property
+    def label(self) -> str:
+        return f"{LABEL_DEPLOYMENT}={self.deployment}"
+
+
+def docker_info() -> list[str]:
+    return ["docker", "info", "--format", "{{.ServerVersion}}"]
+
+
+def network_inspect(names: LocalNames) -> list[str]:
+    return ["docker", "network", "inspect", names.network]
+
+
+def network_create(names: LocalNames) -> list[str]:
+    return [
+        "docker",
+        "network",
+        "create",
+        "--driver",
+        "bridge",
+        "--subnet",
+        names.subnet,
+        "--gateway",
+        names.gateway,
+        "--label",
+        names.label,
+        names.network,
+    ]
+
+
+def network_rm(name: str) -> list[str]:
+    return ["docker", "network", "rm", name]
+
+
+def volume_create(names: LocalNames, vm: VmName) -> list[str]:
+    return ["docker", "volume", "create", "--label", names.label, names.volume(vm)]
+
+
+def volume_rm(name: str) -> list[str]:
+    return ["docker", "volume", "rm", "--force", name]
+
+
+def run_host(names: LocalNames, vm: VmName, role: Role, image: str = HOST_IMAGE) -> list[str]:
+    """A host: systemd as PID 1 on a fixed IP, /var/lib/docker on a volume
+    (an inner dockerd cannot put overlay2 on the container's own overlay)."""
+    return [
+        "docker",
+        "run",
+        "--detach",
+        "--name",
+        names.container(vm),
+        "--hostname",
+        vm,
+        "--network",
+        names.network,
+        "--ip",
+        names.ip(vm),
+        "--label",
+        names.label,
+        "--label",
+        f"{LABEL_ROLE}={role}",
+        "--label",
+        f"{LABEL_VM}={vm}",
+        *SYSTEMD_FLAGS,
+        "-v",
+        f"{names.volume(vm)}:/var/lib/docker",
+        image,
+        "/sbin/init",
+    ]
+
+
+def start(container: str) -> list[str]:
+    return ["docker", "start", container]
+
+
+def rm_container(container: str) -> list[str]:
+    return ["docker", "rm", "--force", "--volumes", container]
+
+
+def list_containers(deployment: str) -> list[str]:
+    """Every container of the deployment, running or not, as JSON lines."""
+    return [
+        "docker",
+        "ps",
+        "--all",
+        "--no-trunc",
+        "--filter",
+        f"label={LABEL_DEPLOYMENT}={deployment}",
+        "--format",
+        "{{json .}}",
+    ]
+
+
+def list_container_names(deployment: str) -> list[str]:
+    return [*list_containers(deployment)[:-2], "--format", "{{.Names}}"]
+
+
+def inspect(*objects: str) -> list[str]:
+    return ["docker", "inspect", *objects]
+
+
+def list_volumes(deployment: str) -> list[str]:
+    return [
+        "docker",
+        "volume",
+        "ls",
+        "--quiet",
+        "--filter",
+        f"label={LABEL_DEPLOYMENT}={deployment}",
+    ]
+
+
+def list_networks(deployment: str) -> list[str]:
+    return [
+        "docker",
+        "network",
+        "ls",
+        "--quiet",
+        "--format",
+        "{{.Name}}",
+        "--filter",
+        f"label={LABEL_DEPLOYMENT}={deployment}",
+    ]
+
+
+def image_inspect(image: str) -> list[str]:
+    return ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", image]
+
+
+def image_rm(image: str) -> list[str]:
+    return ["docker", "image", "rm", image]
+
+
+def system_state(container: str) -> list[str]:
+    # Exits non-zero while "starting" or "degraded": the provider reads stdout.
+    return ["docker", "exec", container, "systemctl", "is-system-running"]
+
+
+def admin_user_script(user: str, public_key: str) -> str:
+    """What cloud-init does on a fresh VM: an admin with passwordless sudo and the
+    deployment's key. Safe to re-run: the key file is rewritten, not appended."""
+    quoted_user = shlex.quote(user)
+    quoted_key = shlex.quote(public_key)
+    sudoers = shlex.quote(f"{user} ALL=(ALL) NOPASSWD:ALL")
+    return "\n".join(
+        [
+            "set -eu",
+            # Says "unchanged" and stops when all is in place, so a second
+            # converge reports no change.
+            f"if id -u {quoted_user} >/dev/null 2>&1"
+            f' && [ "$(cat /etc/sudoers.d/90-gpucost 2>/dev/null)" = {sudoers} ]'
+            f" && home=$(getent passwd {quoted_user} | cut -d: -f6)"
+            f' && [ "$(cat "$home/.ssh/authorized_keys" 2>/dev/null)" = {quoted_key} ];'
+            " then echo unchanged; exit 0; fi",
+            f"id -u {quoted_user} >/dev/null 2>&1 || "
+            f"useradd --create-home --shell /bin/bash --groups sudo {quoted_user}",
+            # '*': no password can ever match, yet the account is not "locked"
+            # ('!'), which sshd would refuse even for keys if UsePAM were off.
+            f"usermod --password '*' {quoted_user}",
+            f"echo {sudoers} > /etc/sudoers.d/90-gpucost",
+            "chmod 0440 /etc/sudoers.d/90-gpucost",
+            f"home=$(getent passwd {quoted_user} | cut -d: -f6)",
+            f'install -d -m 0700 -o {quoted_user} -g {quoted_user} "$home/.ssh"',
+            f'printf "%s\\n" {quoted_key} > "$home/.ssh/authorized_keys"',
+            f'chown {quoted_user}:{quoted_user} "$home/.ssh/authorized_keys"',
+            'chmod 0600 "$home/.ssh/authorized_keys"',
+            "echo changed",
+        ]
+    )
+
+
+def exec_script(container: str, script: str) -> list[str]:
+    return ["docker", "exec", container, "sh", "-c", script]
