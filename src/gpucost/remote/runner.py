@@ -21,6 +21,7 @@ from gpucost.inventory import VmName
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
 from gpucost.remote.ssh import Connection
 from gpucost.remote.steps import (
+    MARKERS,
     REMOTE_STAGE,
     SCRIPTS_DIR,
     STAGES,
@@ -92,10 +93,11 @@ def run_step(
     stage_dir: str,
     extra_env: dict[str, str],
     scripts_dir: Path = SCRIPTS_DIR,
+    markers: str = MARKERS,
 ) -> Outcome:
     """Check; if not done, push and run; check again. Safe to repeat."""
     digest = step.digest(scripts_dir)
-    if conn.run(step.done_command(digest), sudo=True, timeout=120).ok:
+    if conn.run(step.done_command(digest, markers), sudo=True, timeout=120).ok:
         return "unchanged"
     for name in (step.script, *SUPPORT_FILES):
         conn.put_file(scripts_dir / name, f"{stage_dir}/scripts/{name}", 0o700)
@@ -109,14 +111,14 @@ def run_step(
         assert source is not None
         conn.put_file(source, f"{stage_dir}/{upload.name}", upload.mode)
     result = conn.run(
-        step.run_command(stage_dir, digest, extra_env), sudo=True, timeout=step.timeout
+        step.run_command(stage_dir, digest, extra_env, markers), sudo=True, timeout=step.timeout
     )
     if not result.ok:
         raise StepFailed(
             f"{conn.vm}: step {step.name} failed (exit {result.rc}):\n{result.tail()}",
             hint=f"details in the log of {conn.vm}; `gpucost up` resumes at this step",
         )
-    if not conn.run(step.done_command(digest), sudo=True, timeout=120).ok:
+    if not conn.run(step.done_command(digest, markers), sudo=True, timeout=120).ok:
         raise StepFailed(
             f"{conn.vm}: step {step.name} ran, but its check still fails: {step.check}",
             hint=f"details in the log of {conn.vm}",
@@ -129,6 +131,7 @@ def run_plan(
     connect: Callable[[VmName], Connection],
     progress: Progress = no_progress,
     scripts_dir: Path = SCRIPTS_DIR,
+    markers: str = MARKERS,
 ) -> list[StepResult]:
     """Run every host's steps; raise the first failure after all hosts stopped."""
     gate = _StageGate([p.vm for p in plans])
@@ -146,7 +149,7 @@ def run_plan(
                     gate.enter(plan.vm, STAGES.index(step.stage))
                     label = f"{plan.vm} {index}/{len(plan.steps)} {step.name}"
                     progress(ProgressEvent("step", label, "waiting", step.summary))
-                    outcome = run_step(conn, step, stage_dir, extra, scripts_dir)
+                    outcome = run_step(conn, step, stage_dir, extra, scripts_dir, markers)
                     progress(
                         ProgressEvent(
                             "step",

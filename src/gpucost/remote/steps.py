@@ -93,24 +93,27 @@ class Step:
             hasher.update(upload.digest().encode())
         return hasher.hexdigest()[:32]
 
-    def marker(self) -> str:
-        return f"{MARKERS}/{self.name}"
+    def marker(self, markers: str = MARKERS) -> str:
+        return f"{markers}/{self.name}"
 
-    def done_command(self, digest: str) -> str:
+    def done_command(self, digest: str, markers: str = MARKERS) -> str:
         """The full check: the step's own check and a marker of these very inputs."""
-        marker = shlex.quote(self.marker())
+        marker = shlex.quote(self.marker(markers))
         return f'[ "$(cat {marker} 2>/dev/null)" = {shlex.quote(digest)} ] && {{ {self.check} ; }}'
 
-    def run_command(self, stage_dir: str, digest: str, extra_env: dict[str, str]) -> str:
+    def run_command(
+        self, stage_dir: str, digest: str, extra_env: dict[str, str], markers: str = MARKERS
+    ) -> str:
         """The line run as root: the script with its settings, then the marker."""
         env = {"GPUCOST_STAGE": stage_dir, **dict(self.env), **extra_env}
         assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         script = shlex.quote(f"{stage_dir}/scripts/{self.script}")
         args = " ".join(shlex.quote(a) for a in self.args)
-        marker = shlex.quote(self.marker())
+        marker = shlex.quote(self.marker(markers))
+        record = f"install -d -m 0755 {shlex.quote(markers)} && echo {digest} > {marker}"
         return (
             f"cd {shlex.quote(stage_dir)} && env {assignments} bash {script} {args}".rstrip()
-            + f" && install -d -m 0755 {MARKERS} && echo {shlex.quote(digest)} > {marker}"
+            + f" && {record}"
         )
 
 

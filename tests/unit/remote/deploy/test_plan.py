@@ -1,0 +1,187 @@
+"""The deploy plan as data: commands, files and checks, asserted without SSH."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpucost.config import GpucostConfig, load_config
+from gpucost.inventory import DEFAULT_ROLES, Host, Inventory
+from gpucost.remote.plan import Artifacts, PlanError, Secrets, allowed_sources, build_plan
+from gpucost.remote.steps import STAGES, HostPlan
+
+IPS = {"vm1": "10.0.0.11", "vm2": "10.0.0.12", "vm3": "10.0.0.13", "vm4": "10.0.0.14"}
+SECRETS = Secrets("admin-pw-0123456789", "app-pw-9876543210")
+
+
+def inventory(state: str = "running") -> Inventory:
+    hosts = tuple(
+        Host(name=vm, role=role, provider="test", state=state, private_ip=IPS[vm],
+             public_ip=f"198.51.100.{i}")
+        for i, (vm, role) in enumerate(DEFAULT_ROLES.items(), 1)
+    )  # fmt: skip
+    return Inventory(deployment="t", provider="test", hosts=hosts)
+
+
+def config(**overrides: object) -> GpucostConfig:
+    return load_config(use_file=False, admin_cidr="203.0.113.7/32", **overrides)
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Artifacts:
+    wheel = tmp_path / "gpucost-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel")
+    return Artifacts(wheels=(wheel,))
+
+
+def plans(cfg: GpucostConfig, artifacts: Artifacts) -> dict[str, HostPlan]:
+    return {p.vm: p for p in build_plan(cfg, inventory(), SECRETS, artifacts)}
+
+
+def test_steps_per_host_in_order(artifacts: Artifacts) -> None:
+    got = {vm: [s.name for s in p.steps] for vm, p in plans(config(), artifacts).items()}
+    assert got == {
+        "vm1": ["boot", "harden", "java", "kafka", "topics"],
+        "vm2": ["boot", "harden", "mongodb"],
+        "vm3": ["boot", "harden", "docker", "image", "processor"],
+        "vm4": ["boot", "harden", "docker", "image", "producers"],
+    }
+    for plan in plans(config(), artifacts).values():
+        stages = [STAGES.index(s.stage) for s in plan.steps]
+        assert stages == sorted(stages), "a host's steps must not go back a stage"
+        assert plan.steps[0].name == "boot"
+
+
+def test_security_matrix_uses_peers_private_ips() -> None:
+    assert allowed_sources(inventory()) == {
+        "vm1": ((22, "admin"), (9092, "10.0.0.13"), (9092, "10.0.0.14")),
+        "vm2": ((22, "admin"), (27017, "10.0.0.13")),
+        "vm3": ((22, "admin"), (8080, "admin")),
+        "vm4": ((22, "admin"),),
+    }
+
+
+def test_harden_step_carries_the_rules_and_admin(artifacts: Artifacts) -> None:
+    harden = plans(config(), artifacts)["vm1"].step("harden")
+    assert dict(harden.env) == {
+        "ADMIN_CIDR": "203.0.113.7/32",
+        "ALLOW": "22:admin 9092:10.0.0.13 9092:10.0.0.14",
+    }
+    assert "passwordauthentication no" in harden.check
+
+
+def test_kafka_advertised_on_private_ip_and_partitions(artifacts: Artifacts) -> None:
+    vm1 = plans(config(kafka={"partitions": 6}), artifacts)["vm1"]
+    kafka = dict(vm1.step("kafka").env)
+    assert kafka["LISTEN_IP"] == "10.0.0.11"
+    assert kafka["KAFKA_SOURCE"] == "archive"
+    assert vm1.step("kafka").uploads == ()
+    topics = dict(vm1.step("topics").env)
+    assert topics == {
+        "BOOTSTRAP": "10.0.0.11:9092",
+        "TOPICS": "token_usage token_usage.dlq",
+        "PARTITIONS": "6",
+    }
+
+
+def test_kafka_dist_is_uploaded(artifacts: Artifacts, tmp_path: Path) -> None:
+    dist = tmp_path / "kafka.tgz"
+    dist.write_bytes(b"tgz")
+    with_dist = Artifacts(wheels=artifacts.wheels, kafka_dist=dist)
+    kafka = plans(config(), with_dist)["vm1"].step("kafka")
+    assert dict(kafka.env)["KAFKA_SOURCE"] == "upload"
+    assert [(u.name, u.local) for u in kafka.uploads] == [("kafka.tgz", dist)]
+
+
+def test_processor_env_file_is_secret_and_complete(artifacts: Artifacts) -> None:
+    step = plans(config(price_per_gpu_hour_usd=2.5), artifacts)["vm3"].step("processor")
+    (env_file,) = step.uploads
+    assert (env_file.name, env_file.mode, env_file.secret) == ("processor.env", 0o600, True)
+    assert env_file.content is not None
+    lines = env_file.content.decode().splitlines()
+    assert "PRICE_PER_HOUR_USD=2.5" in lines
+    assert "KAFKA_BOOTSTRAP=10.0.0.11:9092" in lines
+    assert (
+        "MONGODB_URI=mongodb://gpucost:app-pw-9876543210@10.0.0.12:27017/gpucost"
+        "?authSource=gpucost" in lines
+    )
+
+
+def test_passwords_only_travel_in_secret_uploads(artifacts: Artifacts) -> None:
+    for plan in plans(config(), artifacts).values():
+        for step in plan.steps:
+            visible = " ".join(
+                [step.check, *step.args, *(f"{k}={v}" for k, v in step.env),
+                 step.run_command("/home/u/.gpucost", "digest", {})]
+            )  # fmt: skip
+            for password in SECRETS.values():
+                assert password not in visible, (plan.vm, step.name)
+            for upload in step.uploads:
+                if upload.content and any(p.encode() in upload.content for p in SECRETS.values()):
+                    assert upload.secret
+                    assert upload.mode == 0o600
+
+
+def test_mongodb_or_secantusdb_never_both(artifacts: Artifacts) -> None:
+    assert [s.name for s in plans(config(), artifacts)["vm2"].steps][-1] == "mongodb"
+    vm2 = plans(config(mongodb={"server": "secantusdb"}), artifacts)["vm2"]
+    assert [s.name for s in vm2.steps] == ["boot", "harden", "secantusdb"]
+    assert dict(vm2.step("secantusdb").env)["BIND_IP"] == "10.0.0.12"
+    assert "SecantusDB" in vm2.step("secantusdb").summary
+
+
+def test_images_from_wheels_and_base_archive(artifacts: Artifacts, tmp_path: Path) -> None:
+    archive = tmp_path / "base.tar.gz"
+    archive.write_bytes(b"x")
+    cfg = config(images={"base": "gpucost-python:bookworm", "base_archive": archive})
+    image = plans(cfg, artifacts)["vm4"].step("image")
+    assert dict(image.env) == {
+        "IMAGE": "gpucost:latest",
+        "BASE_IMAGE": "gpucost-python:bookworm",
+        "BASE_ARCHIVE": "base-image.tar.gz",
+    }
+    assert [u.name for u in image.uploads] == [
+        "wheels/gpucost-0.1.0-py3-none-any.whl",
+        "base-image.tar.gz",
+    ]
+
+
+def test_producers_replicas(artifacts: Artifacts) -> None:
+    step = plans(config(producers={"replicas": 2, "rate": 20}), artifacts)["vm4"].step("producers")
+    assert dict(step.env)["REPLICAS"] == "2"
+    (env_file,) = step.uploads
+    assert env_file.content == b"KAFKA_BOOTSTRAP=10.0.0.11:9092\nPRODUCER_RATE=20.0\n"
+
+
+def test_digest_follows_inputs(artifacts: Artifacts) -> None:
+    three = plans(config(), artifacts)["vm1"].step("topics")
+    six = plans(config(kafka={"partitions": 6}), artifacts)["vm1"].step("topics")
+    assert three.digest() == plans(config(), artifacts)["vm1"].step("topics").digest()
+    assert three.digest() != six.digest()
+
+
+def test_run_command_sets_env_and_records_the_marker(artifacts: Artifacts) -> None:
+    step = plans(config(), artifacts)["vm1"].step("topics")
+    line = step.run_command("/home/u/.gpucost", "abc123", {"GPUCOST_SSH_CLIENT": "192.0.2.1"})
+    assert line == (
+        "cd /home/u/.gpucost && env GPUCOST_STAGE=/home/u/.gpucost BOOTSTRAP=10.0.0.11:9092 "
+        "TOPICS='token_usage token_usage.dlq' PARTITIONS=3 GPUCOST_SSH_CLIENT=192.0.2.1 "
+        "bash /home/u/.gpucost/scripts/kafka-topics.sh && install -d -m 0755 "
+        "/var/lib/gpucost/done && echo abc123 > /var/lib/gpucost/done/topics"
+    )
+    assert step.done_command("abc123") == (
+        '[ "$(cat /var/lib/gpucost/done/topics 2>/dev/null)" = abc123 ] '
+        "&& { systemctl is-active --quiet kafka ; }"
+    )
+
+
+def test_every_script_exists(artifacts: Artifacts) -> None:
+    for plan in plans(config(mongodb={"server": "secantusdb"}), artifacts).values():
+        for step in plan.steps:
+            assert step.script_path.is_file(), step.script
+
+
+def test_refuses_hosts_that_are_not_running(artifacts: Artifacts) -> None:
+    with pytest.raises(PlanError, match="not every VM is running"):
+        build_plan(config(), inventory("stopped"), SECRETS, artifacts)
