@@ -208,6 +208,12 @@ def _money(value: float) -> str:
     return f"${value:,.2f}" if value >= 0.995 else f"${value:.3f}"
 
 
+def check_png_path(path: Path | None) -> None:
+    """Refuse a PNG path that cannot be written before any work is done."""
+    if path is not None and not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: no directory {path.parent}")
+
+
 def render_png(timeline: Timeline, path: Path) -> Path:
     """Draw `timeline` into a PNG at `path` (1200×700) and return the path."""
     from matplotlib import rc_context

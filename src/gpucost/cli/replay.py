@@ -15,6 +15,7 @@ from gpucost.cli.app import app
 from gpucost.cli.output import console, err_console
 from gpucost.errors import ConfigError
 from gpucost.replay import ReplayResult, Summary, replay_trace
+from gpucost.report_plot import check_png_path
 from gpucost.runtime.trace import load_trace
 
 
@@ -59,6 +60,7 @@ def replay(
     Example: gpucost replay trace.json --price-per-hour 3.5
     """
     _check(price_per_hour, window, electricity_usd_per_kwh)
+    check_png_path(png)
     recording = load_trace(trace)
     result = replay_trace(
         recording,

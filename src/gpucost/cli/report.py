@@ -21,6 +21,7 @@ from gpucost.cli.output import console, err_console
 from gpucost.config import load_config
 from gpucost.errors import ConfigError
 from gpucost.report import BY_CHOICES, By, Report, Row
+from gpucost.report_plot import check_png_path
 from gpucost.state import StateDir
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -167,6 +168,7 @@ def report(
         raise ConfigError(f"--by must be gpu or model, got {by!r}")
     if price_per_hour is not None and not (math.isfinite(price_per_hour) and price_per_hour >= 0):
         raise ConfigError(f"--price-per-hour must be a number >= 0, got {price_per_hour}")
+    check_png_path(png)
     from gpucost.report_source import read_report  # pymongo: only when a report is read
 
     group: By = "gpu" if by == "gpu" else "model"
