@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpucost.inventory import Host, VmName
+
 SSHD = Path("/usr/sbin/sshd")
 
 
@@ -109,3 +111,17 @@ class Sshd:
             text=True,
         ).stdout
         return out.split()[1]
+
+
+def host_for(sshd: Sshd, name: VmName = "vm3") -> Host:
+    """A Host of the inventory that points at this sshd (several VMs may share it)."""
+    return Host(
+        name=name,
+        role="processor",
+        provider="test",
+        state="running",
+        public_ip="127.0.0.1",
+        private_ip="127.0.0.1",
+        ssh_user=sshd.user,
+        ssh_port=sshd.port,
+    )

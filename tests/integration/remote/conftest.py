@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.inventory import Host
 from gpucost.remote.hostkeys import HostKeyStore
 from gpucost.remote.ssh import Target
 from gpucost.state import StateDir
-from support.sshd import SSHD, Sshd
+from support.sshd import SSHD, Sshd, host_for
 
 
 @pytest.fixture
@@ -33,19 +32,6 @@ def state(tmp_path: Path) -> StateDir:
 @pytest.fixture
 def store(state: StateDir) -> HostKeyStore:
     return HostKeyStore(state)
-
-
-def host_for(sshd: Sshd, name: str = "vm3") -> Host:
-    return Host(
-        name=name,  # type: ignore[arg-type]
-        role="processor",
-        provider="test",
-        state="running",
-        public_ip="127.0.0.1",
-        private_ip="127.0.0.1",
-        ssh_user=sshd.user,
-        ssh_port=sshd.port,
-    )
 
 
 @pytest.fixture
