@@ -157,6 +157,14 @@ def report(
     database: Annotated[
         str | None, typer.Option(help="MongoDB database [default: the URI's, else gpucost].")
     ] = None,
+    collection_prefix: Annotated[
+        str,
+        typer.Option(
+            envvar="MONGODB_COLLECTION_PREFIX",
+            hidden=True,
+            help="Collection name prefix, as the processor's setting of that name.",
+        ),
+    ] = "",
 ) -> None:
     """What tokens cost: per GPU or per model, from the processor's stored windows.
 
@@ -180,6 +188,7 @@ def report(
             by=group,
             price_per_hour_usd=price_per_hour,
             database=database,
+            prefix=collection_prefix,
         )
     if png is not None:
         from gpucost.report_plot import render_png, timeline_from_windows
@@ -197,9 +206,10 @@ def report(
     else:
         console.print(_table(result, since))
         if result.uncosted_events:
+            n = result.uncosted_events
             console.print(
-                f"[yellow]{result.uncosted_events:,} events are in windows not costed yet; "
-                "their tokens are counted, their cost is not[/]"
+                f"[yellow]{n:,} {'event is' if n == 1 else 'events are'} in windows not "
+                "costed yet: counted in tokens, not in cost[/]"
             )
     if png is not None:
         # On stderr with --json, so stdout stays one JSON document.
