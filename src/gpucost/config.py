@@ -31,6 +31,7 @@ from gpucost.deploy_settings import (
 )
 from gpucost.errors import ConfigError, InputError
 from gpucost.inventory import DEFAULT_ROLES, ROLES, VM_NAMES, Role, VmName
+from gpucost.remote import local_defaults
 
 DEFAULT_CONFIG_FILE: Final = Path("gpucost.toml")
 UBUNTU_2404_PARAMETER: Final = (
@@ -39,7 +40,6 @@ UBUNTU_2404_PARAMETER: Final = (
 """Canonical's public SSM parameter: the current Ubuntu 24.04 LTS AMI of the region."""
 
 ProviderName = Literal["aws", "local"]
-MongoServer = Literal["mongodb7", "secantusdb"]
 _DEPLOYMENT_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _PUBLIC_KEY_RE: Final = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3}(?: .*)?$"
@@ -70,9 +70,6 @@ class GpucostConfig(BaseSettings):
     price_per_gpu_hour_usd: float = Field(default=3.5, gt=0)
     roles: dict[VmName, Role] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
     state_root: Path = Path(".gpucost")
-    mongodb_server: MongoServer = "mongodb7"
-    """Unset: "secantusdb" on the local provider (MongoDB's repository is out of
-    reach from machines such as CI), "mongodb7" elsewhere. Never a silent fallback."""
     local_subnet: str = "172.29.0.0/24"
     """The local provider's network; vm1..vm4 are .11-.14, this machine is .1."""
     local_remove_images: bool = False
@@ -80,10 +77,11 @@ class GpucostConfig(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _mongodb_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("mongodb_server") is None:
-            local = data.get("provider", "local") == "local"
-            data = {**data, "mongodb_server": "secantusdb" if local else "mongodb7"}
+    def _local_defaults(cls, data: Any) -> Any:
+        # The local provider's hosts reach no MongoDB repository and no registry:
+        # its defaults for [mongodb] and [images], under what the user set.
+        if isinstance(data, dict) and data.get("provider", "local") == "local":
+            return local_defaults.apply(data)
         return data
 
     @field_validator("local_subnet")

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from gpucost.config import GpucostConfig
 from gpucost.inventory import ABSENT, Host, Inventory, VmName
+from gpucost.remote import local_defaults
 from gpucost.remote.providers import local_commands as cmd
 from gpucost.remote.providers.base import (
     Action,
@@ -47,10 +48,6 @@ BOOTED: Final = frozenset({"running", "degraded"})
 """`degraded`: some unit that has no meaning in a container failed; sshd is what counts."""
 
 
-def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "gpucost"
-
-
 class LocalProvider:
     name = "local"
 
@@ -62,7 +59,7 @@ class LocalProvider:
         boot_timeout: float = BOOT_TIMEOUT_S,
     ) -> None:
         self._docker = docker or Docker()
-        self._cache_dir = cache_dir or default_cache_dir()
+        self._cache_dir = cache_dir or local_defaults.cache_dir()
         self._boot_timeout = boot_timeout
 
     # --- the Provider protocol ------------------------------------------

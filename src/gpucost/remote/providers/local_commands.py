@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gpucost.inventory import Role, VmName
+from gpucost.remote import local_defaults
 
 LABEL_DEPLOYMENT: Final = "gpucost.deployment"
 LABEL_ROLE: Final = "gpucost.role"
@@ -21,7 +22,7 @@ LABEL_IMAGE: Final = "gpucost.image"
 """On the images this provider built: which recipe (host or python) and version."""
 
 HOST_IMAGE: Final = "gpucost-host:bookworm"
-PYTHON_IMAGE: Final = "gpucost-python:bookworm"
+PYTHON_IMAGE: Final = local_defaults.PYTHON_IMAGE
 ADMIN_USER: Final = "gpucost"
 FIRST_HOST_OCTET: Final = 11
 """vm1 is .11, vm2 .12, ...: fixed, so firewall rules and docs can name them."""

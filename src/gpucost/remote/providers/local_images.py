@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from gpucost.remote import local_defaults
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
 from gpucost.remote.providers.local_commands import (
     HOST_IMAGE,
@@ -136,7 +137,7 @@ HOST_RECIPE: Final = Recipe(
 )
 PYTHON_RECIPE: Final = Recipe(
     image=PYTHON_IMAGE,
-    version="1",
+    version=local_defaults.PYTHON_IMAGE_VERSION,
     packages=("python3", "python3-venv", "python3-pip", "python-is-python3", "ca-certificates"),
     changes=(f"ENV {PATH_ENV}", "ENV LANG=C.UTF-8", 'CMD ["python3"]'),
     customise=customise_python,
@@ -202,9 +203,9 @@ def build(docker: Docker, recipe: Recipe, cache_dir: Path) -> None:
             raise LocalError(f"docker import of {recipe.image} failed: {imported.stderr.strip()}")
 
 
-def archive_path(cache_dir: Path, recipe: Recipe = PYTHON_RECIPE) -> Path:
-    name = recipe.image.replace(":", "-").replace("/", "-")
-    return cache_dir / "images" / f"{name}-{recipe.version}.tar.gz"
+def archive_path(cache_dir: Path) -> Path:
+    """Where the python image's archive is kept (the deploy's `images.base_archive`)."""
+    return local_defaults.python_archive(cache_dir)
 
 
 def save_archive(docker: Docker, recipe: Recipe, path: Path) -> None:

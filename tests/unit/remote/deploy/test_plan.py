@@ -25,7 +25,8 @@ def inventory(state: str = "running") -> Inventory:
 
 
 def config(**overrides: object) -> GpucostConfig:
-    return load_config(use_file=False, admin_cidr="203.0.113.7/32", **overrides)
+    # provider="aws": the local provider defaults [mongodb] server to secantusdb.
+    return load_config(use_file=False, provider="aws", admin_cidr="203.0.113.7/32", **overrides)
 
 
 @pytest.fixture
