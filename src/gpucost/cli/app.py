@@ -38,6 +38,7 @@ def _register() -> None:
     # One line per module: add yours below.
     import gpucost.cli.down
     import gpucost.cli.init
+    import gpucost.cli.remote_ops
     import gpucost.cli.status
     import gpucost.cli.up  # noqa: F401
     from gpucost.cli import (

@@ -24,6 +24,7 @@ from gpucost.remote.ssh import SshConnection, Target, open_log
 from gpucost.state import StateDir
 
 SECRETS_FILE: Final = "secrets.json"
+INVENTORY_FILE: Final = "inventory.json"
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 KAFKA_FETCH: Final = REPO_ROOT / "scripts" / "dev" / "kafka-fetch.sh"
 
@@ -155,6 +156,8 @@ def deploy(
     """Install and wire the four roles; safe to repeat, resumes after a failure."""
     state = state_of(config)
     state.ensure()
+    # What `report`, `ssh` and `verify` reach the hosts by, whichever provider made them.
+    state.write_json(INVENTORY_FILE, inventory.model_dump(mode="json"))
     secrets = load_secrets(state)
     work = state.path / "artifacts"
     artifacts = Artifacts(

@@ -105,7 +105,9 @@ def common_steps(inventory: Inventory, config: GpucostConfig, host: Host) -> tup
             stage="prepare",
             script="harden.sh",
             summary="sshd key-only, ufw deny incoming + the port matrix",
-            env=(("ADMIN_CIDR", config.admin_cidr or ""), ("ALLOW", rules)),
+            # The provider may know better where the admin comes from (local: the
+            # gateway); empty: the address of the deploying SSH session.
+            env=(("ADMIN_CIDR", config.admin_cidr or inventory.admin_cidr or ""), ("ALLOW", rules)),
             check="sshd -T 2>/dev/null | grep -qx 'passwordauthentication no' "
             "&& ufw status | grep -q '^Status: active'",
         ),

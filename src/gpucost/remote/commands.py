@@ -1,0 +1,170 @@
+"""`ssh`, `logs` and `produce` on a running deployment, as library calls."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+from gpucost.config import GpucostConfig
+from gpucost.errors import GpucostError, InputError
+from gpucost.inventory import VM_NAMES, Inventory, VmName
+from gpucost.remote import lifecycle
+from gpucost.remote.deploy import connect, state_of
+from gpucost.remote.hostkeys import HostKeyStore
+from gpucost.remote.plan import PRODUCER, producers_step
+from gpucost.remote.runner import run_step
+from gpucost.remote.ssh import Connection, Result
+
+SERVICES: Final = {
+    "processor": "docker logs {follow} --tail 200 gpucost-processor",
+    "producer": "docker logs {follow} --tail 200 gpucost-producer-1",
+    "kafka": "journalctl --no-pager -n 200 {follow} -u kafka",
+    "zookeeper": "journalctl --no-pager -n 200 {follow} -u zookeeper",
+    "mongodb": "journalctl --no-pager -n 200 {follow} -u mongod",
+    "secantusdb": "journalctl --no-pager -n 200 {follow} -u secantusdb",
+    "sshd": "journalctl --no-pager -n 200 {follow} -u ssh",
+    "ufw": "journalctl --no-pager -n 200 {follow} -k --grep UFW",
+}
+DEFAULT_SERVICE: Final = {
+    "kafka-zk": "kafka",
+    "processor": "processor",
+    "producers": "producer",
+}
+
+
+class ProduceFailed(GpucostError):
+    """A producer run on the producers' VM did not deliver every event."""
+
+
+def running_inventory(config: GpucostConfig) -> Inventory:
+    inventory = lifecycle.status(config)
+    if not inventory.running:
+        raise GpucostError(
+            f"deployment {config.deployment} is not running on {config.provider}",
+            hint="run `gpucost up` (or `gpucost status`)",
+        )
+    return inventory
+
+
+def vm_name(name: str) -> VmName:
+    for vm in VM_NAMES:
+        if vm == name:
+            return vm
+    raise InputError(f"unknown VM {name!r}", hint="one of " + ", ".join(VM_NAMES))
+
+
+def ssh_argv(config: GpucostConfig, vm: VmName, command: Sequence[str] = ()) -> list[str]:
+    """The system `ssh` command line for a VM: the managed key only, and its
+    pinned host key (pinned now through paramiko if this is the first visit)."""
+    inventory = running_inventory(config)
+    host = inventory.host(vm)
+    store = HostKeyStore(state_of(config))
+    if store.get(vm) is None:
+        connect(config, inventory, vm, retry_for=30).close()
+    known = store.write_known_hosts([(vm, host.ssh_port)])
+    address = host.public_ip or host.private_ip or ""
+    argv = [
+        "ssh", "-i", str(config.private_key), "-p", str(host.ssh_port),
+        "-o", "IdentitiesOnly=yes", "-o", "PasswordAuthentication=no",
+        "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        f"{host.ssh_user}@{address}",
+    ]  # fmt: skip
+    if command:
+        argv += ["--", *command]
+    return argv
+
+
+def logs_argv(config: GpucostConfig, vm: VmName, service: str | None, follow: bool) -> list[str]:
+    """`ssh` running the log reader of a service (the VM's main one by default)."""
+    role = config.role_of(vm)
+    if service is None:
+        service = DEFAULT_SERVICE.get(role) or (
+            "secantusdb" if config.mongodb.server == "secantusdb" else "mongodb"
+        )
+    if service not in SERVICES:
+        raise InputError(f"unknown service {service!r}", hint="one of " + ", ".join(SERVICES))
+    reader = SERVICES[service].format(follow="--follow" if follow else "")
+    return ssh_argv(config, vm, ["sudo", "-n", *shlex.split(reader)])
+
+
+def set_producers_rate(config: GpucostConfig, rate: float, replicas: int) -> str:
+    """Re-run the producers step with another rate and replica count.
+    The next `gpucost up` goes back to the settings' `[producers]`."""
+    inventory = running_inventory(config)
+    changed = config.model_copy(
+        update={
+            "producers": config.producers.model_copy(update={"rate": rate, "replicas": replicas})
+        }
+    )
+    step = producers_step(inventory, changed)
+    vm = config.vm_of("producers")
+    conn = connect(config, inventory, vm)
+    try:
+        stage_dir = conn.run("cd ~/.gpucost && pwd").stdout.strip()
+        return run_step(conn, step, stage_dir, {})
+    finally:
+        conn.close()
+
+
+def produce_once(
+    conn: Connection,
+    image: str,
+    *,
+    rate: float,
+    count: int | None,
+    duration: float | None,
+    mark: str | None = None,
+    replicas: int = 1,
+) -> list[dict[str, Any]]:
+    """Run `replicas` one-off producer containers to completion on the VM;
+    their JSON summaries (one per container)."""
+    flags = ["--rate", repr(rate)]
+    if count is not None:
+        flags += ["--count", str(count)]
+    if duration is not None:
+        flags += ["--duration", repr(duration)]
+    if mark is not None:
+        flags += ["--mark", mark]
+    line = (
+        f"docker run --rm --network host --env-file /etc/gpucost/producer.env {shlex.quote(image)} "
+        f"{PRODUCER} " + " ".join(shlex.quote(f) for f in flags)
+    )
+    limit = (duration or 0) + (count or 0) / rate + 120
+
+    def one(_: int) -> Result:
+        return conn.run(line, sudo=True, timeout=limit)
+
+    with ThreadPoolExecutor(max_workers=replicas) as pool:
+        results = list(pool.map(one, range(replicas)))
+    summaries = []
+    for result in results:
+        if not result.ok:
+            raise ProduceFailed(f"producer on {conn.vm} exited {result.rc}:\n{result.tail(8)}")
+        summaries.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return summaries
+
+
+def produce(
+    config: GpucostConfig,
+    *,
+    rate: float,
+    count: int | None = None,
+    duration: float | None = None,
+    replicas: int = 1,
+) -> list[dict[str, Any]] | str:
+    """With --count or --duration: one-off producers, their summaries. Without:
+    the long-running producers are set to this rate ("changed"/"unchanged")."""
+    if count is None and duration is None:
+        return set_producers_rate(config, rate, replicas)
+    inventory = running_inventory(config)
+    conn = connect(config, inventory, config.vm_of("producers"))
+    try:
+        return produce_once(
+            conn, config.images.name, rate=rate, count=count, duration=duration, replicas=replicas
+        )
+    finally:
+        conn.close()
