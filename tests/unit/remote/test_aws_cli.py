@@ -148,6 +148,8 @@ def test_up_asks_first(
 def test_up_without_infra_only_says_the_deploy_is_missing(
     monkeypatch: pytest.MonkeyPatch, use_provider: AwsProvider, up_args: Callable[..., list[str]]
 ) -> None:
+    # The CLI plugs the SSH deploy in; without it, `up` stops after the hosts.
+    monkeypatch.setattr("gpucost.remote.lifecycle._deploy_stage", None)
     out = gpucost(monkeypatch, *up_args("--yes"))
     assert_one_line_error(out, "deploy over SSH is not available yet", "--infra-only")
     assert out.stdout.count("running") == 4  # the inventory is still shown
