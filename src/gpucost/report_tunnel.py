@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -21,10 +21,6 @@ from gpucost.report_source import MongoCredentials, tunnelled
 from gpucost.state import StateDir
 
 INVENTORY_FILE: Final = "inventory.json"
-SECRETS_FILE: Final = "secrets.json"
-"""The deploy stage's generated passwords (`remote.plan.Secrets` as JSON)."""
-APP_USER: Final = "gpucost"
-MONGO_PORT: Final = 27017
 CONNECT_RETRY_S: Final = 15.0
 """A report does not wait for a booting VM the way `up` does."""
 
@@ -50,35 +46,36 @@ def load_inventory(state: StateDir) -> Inventory:
 
 def stored_credentials(state: StateDir, database: str, host: str) -> MongoCredentials:
     """The application user's login, as the deploy stage generated and stored it."""
-    data: Any = state.read_json(SECRETS_FILE)
-    password = data.get("mongo_app_password") if isinstance(data, dict) else None
-    if not isinstance(password, str) or not password:
-        raise DeploymentUnreachable(
-            f"no MongoDB credentials in {state.file(SECRETS_FILE)}",
-            hint="deploy with `gpucost up` first, or set MONGODB_URI",
-        )
+    from gpucost.remote.deploy import load_secrets
+    from gpucost.remote.plan import APP_USER, MONGO_PORT
+
+    secrets = load_secrets(state, create=False)
     return MongoCredentials(
-        username=APP_USER, password=password, database=database, host=host, port=MONGO_PORT
+        username=APP_USER,
+        password=secrets.mongo_app_password,
+        database=database,
+        host=host,
+        port=MONGO_PORT,
     )
 
 
 @contextmanager
 def deployment_uri(config: GpucostConfig) -> Iterator[str]:
-    """A MongoDB URI for the deployment of `config`, valid inside the `with`."""
-    from gpucost.remote.hostkeys import HostKeyStore
-    from gpucost.remote.ssh import SshConnection, Target
+    """A MongoDB URI for the deployment of `config`, valid inside the `with`.
+
+    The inventory is the one the last `up` or `status` stored: a read needs no cloud
+    call. The SSH connection is the deploy stage's (managed key, pinned host key,
+    passwords masked in the VM's log).
+    """
+    from gpucost.remote.deploy import connect
 
     state = StateDir(config.state_root, config.deployment)
-    host = load_inventory(state).by_role("mongodb")
-    # MongoDB listens on vm2's private address for the processor; from vm2 itself that
-    # address is local traffic, which the host firewall lets through.
+    inventory = load_inventory(state)
+    host = inventory.by_role("mongodb")
+    # MongoDB listens on vm2's private address for the processor (SecantusDB on that
+    # address only); from vm2 itself that is local traffic, which ufw lets through.
     credentials = stored_credentials(state, config.mongodb.database, host.private_ip or "127.0.0.1")
-    connection = SshConnection.connect(
-        Target.of(host, config.private_key),
-        HostKeyStore(state),
-        retry_for=CONNECT_RETRY_S,
-        notice=lambda _: None,
-    )
+    connection = connect(config, inventory, host.name, retry_for=CONNECT_RETRY_S)
     try:
         with tunnelled(connection, credentials) as uri:
             yield uri

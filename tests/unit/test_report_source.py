@@ -8,6 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from gpucost.config import load_config
+from gpucost.errors import GpucostError
 from gpucost.inventory import Host, Inventory
 from gpucost.report_source import MongoCredentials, model_window_pipeline, tunnelled, tunnelled_uri
 from gpucost.report_tunnel import DeploymentUnreachable, load_inventory, stored_credentials
@@ -80,7 +81,7 @@ def test_deployment_state_without_inventory_or_secrets(tmp_path: Path) -> None:
     state.ensure()
     with pytest.raises(DeploymentUnreachable, match=r"inventory\.json"):
         load_inventory(state)
-    with pytest.raises(DeploymentUnreachable, match="no MongoDB credentials"):
+    with pytest.raises(GpucostError, match="no generated passwords"):
         stored_credentials(state, "gpucost", "10.0.0.12")
     state.write_json("inventory.json", {"nonsense": True})
     with pytest.raises(DeploymentUnreachable, match="not an inventory"):
