@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 SourceName = Literal["nvml", "smi", "seed"]
+
+READING_FIELDS: Final = (
+    "power_w",
+    "energy_j",
+    "gpu_util_pct",
+    "mem_util_pct",
+    "mem_used_bytes",
+    "mem_total_bytes",
+    "temp_c",
+    "sm_clock_mhz",
+)
+"""The measured fields of a sample: those a source may be unable to read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ energy per loop, so it never runs backwards at the seam.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -15,19 +16,8 @@ from pathlib import Path
 
 from gpucost.errors import InputError
 from gpucost.runtime.gpu.base import GpuSourceUnavailable
-from gpucost.runtime.samples import GpuSample, SourceName
+from gpucost.runtime.samples import READING_FIELDS, GpuSample, SourceName
 from gpucost.runtime.trace import default_seed_path, load_trace
-
-_SAMPLE_FIELDS = (
-    "power_w",
-    "energy_j",
-    "gpu_util_pct",
-    "mem_util_pct",
-    "mem_used_bytes",
-    "mem_total_bytes",
-    "temp_c",
-    "sm_clock_mhz",
-)
 
 
 def _load_samples(path: Path) -> list[GpuSample]:
@@ -104,28 +94,18 @@ class SeedSource:
         w = min(1.0, max(0.0, (offset - self._offsets[i]) / span)) if span > 0 else 0.0
         # Counters and power move smoothly between samples; gauges hold the latest value.
         return [
-            GpuSample(
+            dataclasses.replace(
+                cur,
                 t=now,
-                gpu_index=cur.gpu_index,
                 source=self.name,
-                gpu_uuid=cur.gpu_uuid,
-                gpu_name=cur.gpu_name,
                 power_w=_lerp(cur.power_w, nxt.power_w, w),
                 energy_j=_lerp(e_cur, enxt, w),
-                gpu_util_pct=cur.gpu_util_pct,
-                mem_util_pct=cur.mem_util_pct,
-                mem_used_bytes=cur.mem_used_bytes,
-                mem_total_bytes=cur.mem_total_bytes,
-                temp_c=cur.temp_c,
-                sm_clock_mhz=cur.sm_clock_mhz,
-                mig_mode=cur.mig_mode,
-                phase=cur.phase,
             )
         ]
 
     def describe(self) -> dict[str, object]:
         unsupported = [
-            f for f in _SAMPLE_FIELDS if all(getattr(s, f) is None for s in self._samples)
+            f for f in READING_FIELDS if all(getattr(s, f) is None for s in self._samples)
         ]
         first = self._samples[0]
         return {

@@ -17,7 +17,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from gpucost.runtime.gpu.base import GpuSourceUnavailable
-from gpucost.runtime.samples import GpuSample, SourceName
+from gpucost.runtime.samples import READING_FIELDS, GpuSample, SourceName
 
 log = logging.getLogger(__name__)
 
@@ -238,17 +238,5 @@ class SmiSource:
         """Nothing is held between reads."""
 
 
-_SAMPLE_FIELDS = (
-    "power_w",
-    "energy_j",
-    "gpu_util_pct",
-    "mem_util_pct",
-    "mem_used_bytes",
-    "mem_total_bytes",
-    "temp_c",
-    "sm_clock_mhz",
-)
-
-
 def _none_fields(sample: GpuSample) -> set[str]:
-    return {f for f in _SAMPLE_FIELDS if getattr(sample, f) is None}
+    return {f for f in READING_FIELDS if getattr(sample, f) is None}
