@@ -30,6 +30,10 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
+bench: venv services
+	$(PY) benchmarks/pipeline.py --events 20000
+	$(PY) benchmarks/producer_rate.py --bootstrap 127.0.0.1:9092 --pacing
+
 demo: venv
 	scripts/dev/demo.sh
 

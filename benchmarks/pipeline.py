@@ -166,9 +166,16 @@ class Processor:
             time.sleep(0.05)
         return time.perf_counter()
 
-    def stop(self) -> None:
+    def stop(self) -> float:
+        """SIGTERM, and how long the drain took (killed after 120 s)."""
+        started = time.perf_counter()
         self.process.terminate()
-        self.process.wait(60)
+        try:
+            self.process.wait(120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -215,7 +222,7 @@ def latency_run(
             break
         time.sleep(0.002)
     producer.flush(30)
-    processor.stop()
+    drain_s = processor.stop()
     coll.drop()
     client.get_default_database()[f"{processor.prefix}gpu_metrics"].drop()
     client.close()
@@ -230,6 +237,7 @@ def latency_run(
         "cost_p50_s": round(statistics.median(costs), 3) if costs else None,
         "cost_p99_s": round(percentile(costs, 0.99), 3) if costs else None,
         "cost_goal_s": window_s + 2,
+        "sigterm_drain_s": round(drain_s, 2),
     }
 
 
@@ -296,8 +304,10 @@ def main() -> None:
     db[f"{processor.prefix}gpu_metrics"].drop()
     client.close()
 
-    results["latency"] = latency_run(env, args.latency_rate, args.latency_seconds, args.window)
-    print(json.dumps(results, indent=2))
+    try:
+        results["latency"] = latency_run(env, args.latency_rate, args.latency_seconds, args.window)
+    finally:
+        print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
