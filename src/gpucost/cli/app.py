@@ -40,7 +40,8 @@ def _register() -> None:
     import gpucost.cli.init
     import gpucost.cli.remote_ops
     import gpucost.cli.status
-    import gpucost.cli.up  # noqa: F401
+    import gpucost.cli.up
+    import gpucost.cli.verify  # noqa: F401
     from gpucost.cli import (
         replay,  # noqa: F401
         report,  # noqa: F401

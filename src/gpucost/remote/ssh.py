@@ -287,3 +287,19 @@ def probe_port(address: str, port: int, timeout: float = 3) -> bool:
             return True
     except OSError:
         return False
+
+
+def auth_methods(address: str, port: int, user: str, timeout: float = 10) -> list[str]:
+    """The login methods the server offers `user`, learnt with the "none"
+    method: no password and no key is sent, so this is safe against any host."""
+    with socket.create_connection((address, port), timeout=timeout) as sock:
+        transport = paramiko.Transport(sock)
+        try:
+            transport.start_client(timeout=timeout)
+            try:
+                transport.auth_none(user)
+            except paramiko.BadAuthenticationType as exc:
+                return list(exc.allowed_types)
+            return ["none"]
+        finally:
+            transport.close()

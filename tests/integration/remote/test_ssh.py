@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gpucost.remote.hostkeys import HostKeyMismatch, HostKeyRejected, HostKeyStore
-from gpucost.remote.ssh import SshConnection, SshUnavailable, Target, open_log
+from gpucost.remote.ssh import SshConnection, SshUnavailable, Target, auth_methods, open_log
 from support.sshd import Sshd, keygen
 
 
@@ -164,3 +164,10 @@ def test_known_hosts_file_lets_system_ssh_verify(
         timeout=20,
     )
     assert out.stdout == "ok\n", out.stderr
+
+
+def test_auth_methods_are_read_without_logging_in(sshd: Sshd) -> None:
+    # The fixture's sshd allows passwords on purpose: verify must see it.
+    methods = auth_methods("127.0.0.1", sshd.port, sshd.user)
+    assert "publickey" in methods
+    assert "password" in methods

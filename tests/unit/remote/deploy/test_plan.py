@@ -7,21 +7,11 @@ from pathlib import Path
 import pytest
 
 from gpucost.config import GpucostConfig, load_config
-from gpucost.inventory import DEFAULT_ROLES, Host, Inventory
 from gpucost.remote.plan import Artifacts, PlanError, Secrets, allowed_sources, build_plan
 from gpucost.remote.steps import STAGES, HostPlan
+from support.inventories import inventory
 
-IPS = {"vm1": "10.0.0.11", "vm2": "10.0.0.12", "vm3": "10.0.0.13", "vm4": "10.0.0.14"}
 SECRETS = Secrets("admin-pw-0123456789", "app-pw-9876543210")
-
-
-def inventory(state: str = "running") -> Inventory:
-    hosts = tuple(
-        Host(name=vm, role=role, provider="test", state=state, private_ip=IPS[vm],
-             public_ip=f"198.51.100.{i}")
-        for i, (vm, role) in enumerate(DEFAULT_ROLES.items(), 1)
-    )  # fmt: skip
-    return Inventory(deployment="t", provider="test", hosts=hosts)
 
 
 def config(**overrides: object) -> GpucostConfig:
