@@ -120,7 +120,14 @@ def _fake_rootfs(root: Path) -> None:
 def test_host_image_carries_nothing_per_host(tmp_path: Path) -> None:
     _fake_rootfs(tmp_path)
     customise_host(tmp_path)
-    assert sorted(p.name for p in (tmp_path / "etc/ssh").iterdir()) == ["sshd_config"]
+    assert sorted(p.name for p in (tmp_path / "etc/ssh").iterdir()) == [
+        "sshd_config",
+        "sshd_config.d",
+    ]
+    assert (
+        "PasswordAuthentication no"
+        in (tmp_path / "etc/ssh/sshd_config.d/60-cloudimg-settings.conf").read_text()
+    )
     assert (tmp_path / "etc/machine-id").read_text() == ""
     link = tmp_path / "etc/systemd/system/ssh.service.wants/gpucost-ssh-hostkeys.service"
     assert link.is_symlink()

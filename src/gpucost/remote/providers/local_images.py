@@ -36,6 +36,11 @@ MIRROR: Final = "http://deb.debian.org/debian"
 SECURITY_MIRROR: Final = "http://deb.debian.org/debian-security"
 PATH_ENV: Final = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+SSHD_CLOUD_CONF: Final = """\
+# As cloud images ship (cloud-init's ssh_pwauth: false): keys only, from boot on.
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+"""
 HOSTKEYS_UNIT: Final = """\
 [Unit]
 Description=Generate this host's SSH host keys (first boot only)
@@ -93,6 +98,8 @@ def customise_host(root: Path) -> None:
     (root / "etc/machine-id").write_text("")
     (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     (root / "etc/hostname").unlink(missing_ok=True)
+    (root / "etc/ssh/sshd_config.d").mkdir(parents=True, exist_ok=True)
+    (root / "etc/ssh/sshd_config.d/60-cloudimg-settings.conf").write_text(SSHD_CLOUD_CONF)
     unit = root / "etc/systemd/system/gpucost-ssh-hostkeys.service"
     unit.write_text(HOSTKEYS_UNIT)
     wants = root / "etc/systemd/system/ssh.service.wants"
@@ -113,7 +120,7 @@ def customise_python(root: Path) -> None:
 
 HOST_RECIPE: Final = Recipe(
     image=HOST_IMAGE,
-    version="1",
+    version="2",
     packages=(
         "systemd",
         "systemd-sysv",
