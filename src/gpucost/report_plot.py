@@ -204,6 +204,12 @@ def _short(label: str) -> str:
     return label.removeprefix("model_")
 
 
+def _rate(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:g}M"
+    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
+
+
 def _money(value: float) -> str:
     return f"${value:,.2f}" if value >= 0.995 else f"${value:.3f}"
 
@@ -300,9 +306,7 @@ def render_png(timeline: Timeline, path: Path) -> Path:
                 va="center",
                 color="grey",
             )
-        rate_ax.yaxis.set_major_formatter(
-            FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k" if v >= 1000 else f"{v:,.0f}")
-        )
+        rate_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _rate(v)))
         cost_ax.set_ylabel("$ / 1M tokens")
         rate_ax.set_ylabel("tokens / s")
         power_ax.set_ylabel("GPU power (W)")
