@@ -16,6 +16,7 @@ from typing import Final
 from gpucost.config import GpucostConfig
 from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory, VmName
+from gpucost.paths import scripts_dir
 from gpucost.remote.hostkeys import HostKeyStore
 from gpucost.remote.plan import Artifacts, Secrets, build_plan
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
@@ -26,7 +27,7 @@ from gpucost.state import StateDir
 SECRETS_FILE: Final = "secrets.json"
 INVENTORY_FILE: Final = "inventory.json"
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
-KAFKA_FETCH: Final = REPO_ROOT / "scripts" / "dev" / "kafka-fetch.sh"
+KAFKA_FETCH: Final = scripts_dir() / "dev" / "kafka-fetch.sh"
 
 
 class ArtifactError(GpucostError):

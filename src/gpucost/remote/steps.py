@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from gpucost.inventory import Role, VmName
+from gpucost.paths import scripts_dir
 
 Stage = Literal["prepare", "data", "processor", "producers"]
 STAGES: Final[tuple[Stage, ...]] = ("prepare", "data", "processor", "producers")
@@ -25,7 +26,7 @@ STAGES: Final[tuple[Stage, ...]] = ("prepare", "data", "processor", "producers")
 stages (Kafka and MongoDB before the processor, the processor before producers);
 within a stage, hosts run side by side."""
 
-SCRIPTS_DIR: Final = Path(__file__).resolve().parents[3] / "scripts" / "roles"
+SCRIPTS_DIR: Final = scripts_dir() / "roles"
 REMOTE_STAGE: Final = ".gpucost"
 """The SSH user's upload directory (0700), relative to its home."""
 MARKERS: Final = "/var/lib/gpucost/done"
