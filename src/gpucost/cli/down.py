@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from gpucost.cli.app import app
@@ -29,12 +31,21 @@ def down(
     region: RegionOpt = None,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
+    images: Annotated[
+        bool, typer.Option("--images", help="local: also remove the images it built.")
+    ] = False,
 ) -> None:
     """Terminate the VMs and delete the security groups, key pair and network.
 
     Example: gpucost down --provider aws --region us-east-1 --yes
     """
-    config = build_config(config_file, deployment=deployment, provider=provider, region=region)
+    config = build_config(
+        config_file,
+        deployment=deployment,
+        provider=provider,
+        region=region,
+        local_remove_images=images or None,
+    )
     if not yes:
         typer.confirm(
             f"Remove everything of deployment {config.deployment!r} ({config.provider})?",
