@@ -81,6 +81,9 @@ def parse_event(raw: bytes | None) -> TokenEvent | Rejection:
         if isinstance(error, msgspec.ValidationError):
             return Rejection(_classify(str(error)), str(error))
         return Rejection("not_json", str(error))
+    except UnicodeDecodeError as error:
+        # msgspec checks UTF-8 only inside JSON strings, and raises this, not DecodeError.
+        return Rejection("not_json", f"invalid UTF-8 in a string: {error}")
     ts = _unix_seconds(event.ts)
     if ts is None:
         return Rejection("invalid_field", f"ts {event.ts!r} is not a time in [2000, 2100)")

@@ -98,6 +98,25 @@ def test_no_bytes_can_raise(payload: bytes) -> None:
     assert isinstance(parse_event(payload), TokenEvent | Rejection)
 
 
+@given(st.binary(min_size=1, max_size=64), st.integers(min_value=0, max_value=1000))
+def test_no_bytes_inside_a_string_can_raise(garbage: bytes, where: int) -> None:
+    # Reliability case 4: a corrupted byte inside a string raised UnicodeDecodeError.
+    body = raw(valid(model="m" * 32))
+    start = body.index(b"m" * 32) + where % 32
+    corrupted = body[:start] + garbage + body[start:]
+    assert isinstance(parse_event(corrupted), TokenEvent | Rejection)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"\xff": 1}', raw(valid(model="mm")).replace(b"mm", b"\xff\xfe")],
+)
+def test_invalid_utf8_in_a_string_is_not_json(payload: bytes) -> None:
+    result = parse_event(payload)
+    assert isinstance(result, Rejection)
+    assert result.reason == "not_json"
+
+
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
