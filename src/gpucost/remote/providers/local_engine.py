@@ -118,13 +118,12 @@ def ensure_engine(docker: Docker, progress: Progress = no_progress) -> None:
 def apt_install(*packages: str) -> None:
     _need_root(f"installing {', '.join(packages)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    result = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    result = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        # A fresh machine's package lists may be stale or missing: refresh once.
+        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=False)
+        result = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         raise LocalError(
             f"apt-get install {' '.join(packages)} failed: {_last_line(result.stderr)}",
