@@ -8,7 +8,8 @@ with the windows for their cost, energy and power.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,10 +33,28 @@ def fetch_windows(db: Database[Doc], since_start: float, prefix: str = "") -> li
     return sorted(cursor, key=lambda w: (float(w["window_start"]), str(w["gpu"])))
 
 
-def model_window_pipeline(since_start: float) -> list[Doc]:
+def model_window_match(since_start: float, gpus: Sequence[str] = ()) -> Doc:
+    """The events of windows starting at or after `since_start`.
+
+    `token_usage` has no index but its primary key, `<gpu>|<ts in ms, 14 digits>|<id>`
+    (runtime/documents.py), so each GPU's events since then are one `_id` range: the
+    server scans those, not the collection. An event's `ts` is at or after its window's
+    start, hence the range's lower bound. Without known GPUs (no windows yet) the
+    server filters every event by `window_start`.
+    """
+    recent: Doc = {"window_start": {"$gte": since_start}}
+    if not gpus:
+        return recent
+    since_ms = math.floor(since_start * 1000)
+    # "~" sorts after every digit: the range ends after the GPU's last possible key.
+    ranges = [{"_id": {"$gte": f"{g}|{since_ms:014d}|", "$lt": f"{g}|~"}} for g in gpus]
+    return {"$and": [{"$or": ranges}, recent]}
+
+
+def model_window_pipeline(since_start: float, gpus: Sequence[str] = ()) -> list[Doc]:
     """Sums per (model, GPU, window), computed by the server."""
     return [
-        {"$match": {"window_start": {"$gte": since_start}}},
+        {"$match": model_window_match(since_start, gpus)},
         {
             "$group": {
                 "_id": {"model": "$model", "gpu": "$gpu", "window_start": "$window_start"},
@@ -50,9 +69,10 @@ def model_window_pipeline(since_start: float) -> list[Doc]:
 
 
 def fetch_model_windows(
-    db: Database[Doc], since_start: float, prefix: str = ""
+    db: Database[Doc], since_start: float, prefix: str = "", gpus: Sequence[str] = ()
 ) -> list[ModelWindow]:
-    rows = db[f"{prefix}token_usage"].aggregate(model_window_pipeline(since_start))
+    """One row per (model, GPU, window); `gpus` narrows the scan to their key ranges."""
+    rows = db[f"{prefix}token_usage"].aggregate(model_window_pipeline(since_start, gpus))
     shares = []
     for row in rows:
         key = row["_id"]
@@ -103,7 +123,8 @@ def read_report(
     try:
         with open_database(uri, database) as db:
             windows = fetch_windows(db, since_start, prefix)
-            shares = fetch_model_windows(db, since_start, prefix) if by == "model" else []
+            gpus = sorted({str(w["gpu"]) for w in windows})
+            shares = fetch_model_windows(db, since_start, prefix, gpus) if by == "model" else []
     except PyMongoError as error:
         raise ServiceUnavailable(
             f"cannot read the pipeline's collections: {type(error).__name__}: {error}"[:300],

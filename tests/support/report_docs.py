@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpucost.runtime.documents import event_key, ts_ms
+
 PRICE = 3.6  # $/h: a 10 s window costs exactly $0.01
 
 
@@ -59,10 +61,11 @@ def usage(
 ) -> dict[str, Any]:
     """A `token_usage` document; costed when `cost_per_token` is given."""
     tokens = prompt + completion
+    ts = start + window_s / 2
     return {
-        "_id": event_id,
+        "_id": event_key(gpu, ts_ms(ts), event_id),
         "event_id": event_id,
-        "ts": start + window_s / 2,
+        "ts": ts,
         "window_start": start,
         "window_s": window_s,
         "gpu": gpu,
