@@ -11,6 +11,38 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 log = logging.getLogger(__name__)
 
+DLQ_MAX_VALUE_BYTES = 512 * 1024
+"""A dead letter keeps at most this much of the original value: under the 1 MB that the
+producer (`message.max.bytes`) and the broker (`max.message.bytes`) accept by default,
+headers included. An input topic configured for bigger messages must not make the
+dead-letter write fail."""
+
+Headers = list[tuple[str, str | bytes | None]]
+
+
+def dead_letter_record(
+    value: bytes | None,
+    *,
+    reason: str,
+    detail: str,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> tuple[bytes | None, Headers]:
+    """The value and headers of a message's dead letter: the original bytes (cut to
+    DLQ_MAX_VALUE_BYTES, saying so), why it was rejected, and where it came from."""
+    headers: Headers = [
+        ("reason", reason.encode()),
+        ("detail", detail[:500].encode()),
+        ("source.topic", topic.encode()),
+        ("source.partition", str(partition).encode()),
+        ("source.offset", str(offset).encode()),
+    ]
+    if value is not None and len(value) > DLQ_MAX_VALUE_BYTES:
+        headers += [("truncated", b"true"), ("original.bytes", str(len(value)).encode())]
+        value = value[:DLQ_MAX_VALUE_BYTES]
+    return value, headers
+
 
 def consumer_config(bootstrap: str, group: str, **extra: Any) -> dict[str, Any]:
     return {

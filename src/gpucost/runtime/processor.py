@@ -20,14 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from pymongo.errors import PyMongoError
 
 from gpucost.runtime.cost import TokenTotals, WindowCost, compute_window
 from gpucost.runtime.documents import Document, event_document
 from gpucost.runtime.events import Rejection, parse_event
 from gpucost.runtime.gpu.base import GpuSource
-from gpucost.runtime.kafka import commit_stored, consumer_lag
+from gpucost.runtime.kafka import commit_stored, consumer_lag, dead_letter_record
 from gpucost.runtime.metrics import Metrics
 from gpucost.runtime.mongo import MongoStore
 from gpucost.runtime.settings import ProcessorSettings
@@ -279,31 +279,46 @@ class Processor:
         self.schedule.mark_events({(d["gpu"], d["window_start"]) for d in docs})
 
     async def _dead_letter(self, rejected: list[tuple[Message, Rejection]]) -> None:
+        failed: list[str] = []
+
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                failed.append(str(error))
+
         for message, rejection in rejected:
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("reason", rejection.reason.encode()),
-                ("detail", rejection.detail[:500].encode()),
-                ("source.topic", (message.topic() or "").encode()),
-                ("source.partition", str(message.partition()).encode()),
-                ("source.offset", str(message.offset()).encode()),
-            ]
+            value, headers = dead_letter_record(
+                message.value(),
+                reason=rejection.reason,
+                detail=rejection.detail,
+                topic=message.topic() or "",
+                partition=message.partition() or 0,
+                offset=message.offset() or 0,
+            )
             while True:
                 try:
                     self.dlq.produce(
                         self.settings.kafka_dlq_topic,
-                        value=message.value(),
+                        value=value,
                         key=message.key(),
                         headers=headers,
+                        on_delivery=delivered,
                     )
                     break
                 except BufferError:
                     await asyncio.to_thread(self.dlq.poll, 0.5)
+                except KafkaException as error:
+                    # Refused at once (a key over the size limit): the message cannot be
+                    # dead-lettered; say so loudly rather than stop consuming for good.
+                    failed.append(str(error))
+                    break
             self.metrics.dead_lettered.labels(rejection.reason).inc()
         # These messages' offsets are stored once this returns: wait for the broker's ack.
         while await asyncio.to_thread(self.dlq.flush, 5.0):
             log.warning("dead-letter topic slow to acknowledge; still flushing")
             if self._stop.is_set():
                 raise _Stopping
+        if failed:
+            log.error("%d dead letters not written: %s", len(failed), failed[0])
 
     def _gpu_key(self, gpu: int | str) -> str:
         key = str(gpu)
