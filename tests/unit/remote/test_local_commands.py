@@ -150,14 +150,16 @@ def test_python_image_lets_pip_install(tmp_path: Path) -> None:
 def test_local_defaults_fill_only_what_is_unset() -> None:
     config = load_config(use_file=False, provider="local")
     assert config.mongodb.server == "secantusdb"
+    assert config.kafka.source == "maven"
     assert config.images.base == local_defaults.PYTHON_IMAGE
     assert config.images.python == "3.11"
     assert config.images.base_archive == local_defaults.python_archive()
     aws = load_config(use_file=False, provider="aws")
     assert aws.mongodb.server == "mongodb"
+    assert aws.kafka.source == "archive"
     assert aws.images.base_archive is None
-    chosen = local_defaults.apply({"mongodb": {"server": "mongodb"}, "images": {"base": "b"}})
-    assert chosen == {"mongodb": {"server": "mongodb"}, "images": {"base": "b"}}
+    mine = {"mongodb": {"server": "mongodb"}, "images": {"base": "b"}, "kafka": {"dist": "k"}}
+    assert local_defaults.apply(mine) == mine
 
 
 def test_local_defaults_from_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
