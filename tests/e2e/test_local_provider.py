@@ -122,6 +122,9 @@ def test_each_host_is_a_fresh_vm_reached_by_key(converged: Inventory, key: Path)
             for tool in ("python3", "ufw", "curl", "gpg", "update-ca-certificates"):
                 _run(client, f"sudo -n sh -c 'command -v {tool}'")
             assert _run(client, "findmnt -n -o TARGET /var/lib/docker") == "/var/lib/docker"
+            trusted = _run(client, "ls /usr/local/share/ca-certificates")
+            for ca in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+                assert f"gpucost-{ca.name}" in trusted, "this machine's CAs are trusted too"
         finally:
             client.close()
     assert len(host_keys) == 4, "host keys are made per host, not baked into the image"

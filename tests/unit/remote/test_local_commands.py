@@ -209,3 +209,12 @@ def test_plan_without_an_engine_changes_nothing_and_creates_all(tmp_path: Path) 
 def test_docker_failures_are_one_line() -> None:
     with pytest.raises(LocalError, match="failed: Cannot connect"):
         Docker(_no_engine).run(["docker", "ps"])
+
+
+def test_trust_script_installs_each_ca_once() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB'x\n-----END CERTIFICATE-----\n"
+    script = cmd.trust_script({"egress.crt": pem})
+    subprocess.run(["sh", "-n", "-c", script], check=True)
+    assert "/usr/local/share/ca-certificates/gpucost-egress.crt" in script
+    assert "update-ca-certificates" in script
+    assert "cert = /etc/ssl/certs/ca-certificates.crt" in script

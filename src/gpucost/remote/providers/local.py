@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shutil
 import socket
 import time
@@ -44,6 +45,7 @@ from gpucost.state import StateDir
 
 INVENTORY_FILE: Final = "inventory.json"
 BOOT_TIMEOUT_S: Final = 120.0
+_SAFE_NAME: Final = re.compile(r"^[A-Za-z0-9._-]+\.crt$")
 BOOTED: Final = frozenset({"running", "degraded"})
 """`degraded`: some unit that has no meaning in a container failed; sshd is what counts."""
 
@@ -57,8 +59,10 @@ class LocalProvider:
         *,
         cache_dir: Path | None = None,
         boot_timeout: float = BOOT_TIMEOUT_S,
+        ca_dir: Path = Path(cmd.LOCAL_CA_DIR),
     ) -> None:
         self._docker = docker or Docker()
+        self._ca_dir = ca_dir
         self._cache_dir = cache_dir or local_defaults.cache_dir()
         self._boot_timeout = boot_timeout
 
@@ -109,8 +113,11 @@ class LocalProvider:
         for vm, role in config.roles.items():
             self._ensure_host(names, vm, role, existing.get(vm), progress)
         self._wait_booted(config, names, progress)
+        certificates = self._local_cas()
         for vm in config.roles:
             self._ensure_admin(names.container(vm), public_key, progress)
+            if certificates:
+                self._ensure_trust(names.container(vm), certificates, progress)
         inventory = self.inventory(config)
         # A convenience for the SSH stage; `inventory()` always asks Docker.
         StateDir(config.state_root, config.deployment).write_json(
@@ -260,6 +267,27 @@ class LocalProvider:
         progress(
             ProgressEvent(
                 "admin user", f"{cmd.ADMIN_USER}@{container}", "updated" if changed else "exists"
+            )
+        )
+
+    def _local_cas(self) -> dict[str, str]:
+        return {
+            path.name: path.read_text(encoding="ascii")
+            for path in sorted(self._ca_dir.glob("*.crt"))
+            if _SAFE_NAME.match(path.name)
+        }
+
+    def _ensure_trust(
+        self, container: str, certificates: dict[str, str], progress: Progress
+    ) -> None:
+        result = self._docker.run(cmd.exec_script(container, cmd.trust_script(certificates)))
+        changed = "unchanged" not in result.stdout
+        progress(
+            ProgressEvent(
+                "trusted CAs",
+                container,
+                "updated" if changed else "exists",
+                ", ".join(sorted(certificates)),
             )
         )
 

@@ -252,5 +252,31 @@ def admin_user_script(user: str, public_key: str) -> str:
     )
 
 
+LOCAL_CA_DIR: Final = "/usr/local/share/ca-certificates"
+
+
+def trust_script(certificates: dict[str, str]) -> str:
+    """What cloud-init's `ca_certs` does: the CAs this machine trusts beyond
+    the distribution's (a TLS-inspecting egress proxy, a company CA), so the
+    hosts reach HTTPS package indexes as this machine does. pip is pointed at
+    the system bundle because a venv's pip would otherwise use its own."""
+    lines = ["set -eu", "changed=0"]
+    for name, pem in sorted(certificates.items()):
+        target = shlex.quote(f"{LOCAL_CA_DIR}/gpucost-{name}")
+        lines += [
+            f"want={shlex.quote(pem.strip())}",
+            f'if [ "$(cat {target} 2>/dev/null)" != "$want" ]; then',
+            f'  printf "%s\\n" "$want" > {target}; changed=1',
+            "fi",
+        ]
+    pip_conf = "[global]\\ncert = /etc/ssl/certs/ca-certificates.crt\\n"
+    lines += [
+        f'if [ ! -f /etc/pip.conf ]; then printf "{pip_conf}" > /etc/pip.conf; changed=1; fi',
+        'if [ "$changed" = 1 ]; then update-ca-certificates >/dev/null; echo changed;'
+        " else echo unchanged; fi",
+    ]
+    return "\n".join(lines)
+
+
 def exec_script(container: str, script: str) -> list[str]:
     return ["docker", "exec", container, "sh", "-c", script]
