@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
@@ -38,8 +39,13 @@ class MongoStore:
         self.gpu_metrics: AsyncCollection[Document] = db[f"{prefix}gpu_metrics"]
         self.pending: AsyncCollection[Document] = db[f"{prefix}pending_windows"]
 
-    async def ping(self) -> None:
-        await self.client.admin.command("ping")
+    async def ping(self, timeout_s: float | None = None) -> None:
+        """`timeout_s` bounds the whole ping, server selection included. The driver
+        enforces it itself: cancelling a driver call from outside (asyncio.wait_for) can
+        leave its topology lock released under a waiter, and every later operation then
+        fails with "cannot wait on un-acquired lock" (Python 3.11, PYTHON-5167)."""
+        with pymongo.timeout(timeout_s):
+            await self.client.admin.command("ping")
 
     async def ensure_indexes(self) -> None:
         await self.gpu_metrics.create_index(

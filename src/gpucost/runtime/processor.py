@@ -410,10 +410,10 @@ class Processor:
     async def _ping_forever(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self.store.ping(), timeout=2.0)
+                await self.store.ping(timeout_s=2.0)
                 self.health.mongo_ok = True
                 self.health.mongo_error = None
-            except (PyMongoError, TimeoutError) as error:
+            except PyMongoError as error:
                 self.health.mongo_ok = False
                 self.health.mongo_error = f"{type(error).__name__}: {error}"[:300]
             await asyncio.sleep(1.0)
