@@ -1,7 +1,9 @@
-"""A real `gpucost-processor` process against the real broker and database."""
+"""A real `gpucost-processor` process against the real broker and database, shared by
+the runtime and reliability tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -9,16 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
 from gpucost.runtime.kafka import ensure_topics
 from support.pipeline import Pipeline, free_port
+
+COLLECTIONS = ("token_usage", "gpu_metrics", "pending_windows")
 
 
 @pytest.fixture
 def pipeline_factory(
     kafka_bootstrap: str, mongodb_uri: str, tmp_path: Path
 ) -> Iterator[Callable[..., Pipeline]]:
+    """`pipeline = pipeline_factory(window_s=2.0, partitions=3, BATCH_MAX="500")`: its own
+    topic, DLQ topic, group and collection prefix; keyword settings go to the environment.
+    Processes are killed, collections dropped and topics deleted when the test ends."""
     made: list[Pipeline] = []
     client: MongoClient[Any] = MongoClient(mongodb_uri)
 
@@ -56,10 +65,18 @@ def pipeline_factory(
         return pipeline
 
     yield make
+    topics: set[str] = set()
     for pipeline in made:
-        if pipeline.process is not None:
-            pipeline.process.kill()
-            pipeline.process.wait()
-        pipeline.token_usage.drop()
-        pipeline.gpu_metrics.drop()
+        for process in pipeline.all_processes():
+            process.kill()
+            process.wait()
+        for collection in COLLECTIONS:
+            pipeline.db[f"{pipeline.prefix}{collection}"].drop()
+        topics |= {pipeline.topic, pipeline.dlq_topic}
     client.close()
+    if topics:
+        # Big topics (the reliability tests write 100,000 events) would fill the disk.
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        for future in admin.delete_topics(sorted(topics), operation_timeout=10).values():
+            with contextlib.suppress(KafkaException):
+                future.result(timeout=30)
