@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gpucost.config import GpucostConfig
-from gpucost.inventory import ABSENT, Host, Inventory, VmName
+from gpucost.inventory import ABSENT, Host, Inventory, Role, VmName
 from gpucost.remote import local_defaults
 from gpucost.remote.providers import local_commands as cmd
 from gpucost.remote.providers.base import (
@@ -86,6 +86,8 @@ class LocalProvider:
                 )
             )
         network = self._network(names) if engine else None
+        if network is not None:
+            _check_subnet(names, network)  # the dry run fails as `up` would
         changes.append(
             Change(Action.CREATE, "network", names.network, names.subnet)
             if network is None
@@ -205,20 +207,14 @@ class LocalProvider:
                 )
             progress(ProgressEvent("network", names.network, "created", names.subnet))
             return
-        subnets = [c.get("Subnet") for c in (network.get("IPAM") or {}).get("Config") or []]
-        if names.subnet not in subnets:
-            raise LocalError(
-                f"network {names.network} has subnet {', '.join(map(str, subnets))}, "
-                f"not {names.subnet}",
-                hint="`gpucost down` first, or keep the old local_subnet",
-            )
+        _check_subnet(names, network)
         progress(ProgressEvent("network", names.network, "exists", names.subnet))
 
     def _ensure_host(
         self,
         names: cmd.LocalNames,
         vm: VmName,
-        role: str,
+        role: Role,
         found: dict[str, Any] | None,
         progress: Progress,
     ) -> None:
@@ -237,7 +233,7 @@ class LocalProvider:
                 progress(ProgressEvent("host", container, "updated", "started"))
             return
         self._docker.run(cmd.volume_create(names, vm))
-        self._docker.run(cmd.run_host(names, vm, role))  # type: ignore[arg-type]
+        self._docker.run(cmd.run_host(names, vm, role))
         progress(ProgressEvent("host", container, "created", names.ip(vm)))
 
     def _wait_booted(
@@ -337,6 +333,16 @@ class LocalProvider:
 
 def _names(config: GpucostConfig) -> cmd.LocalNames:
     return cmd.LocalNames(config.deployment, config.local_subnet)
+
+
+def _check_subnet(names: cmd.LocalNames, network: dict[str, Any]) -> None:
+    subnets = [c.get("Subnet") for c in (network.get("IPAM") or {}).get("Config") or []]
+    if names.subnet not in subnets:
+        raise LocalError(
+            f"network {names.network} has subnet {', '.join(map(str, subnets))}, "
+            f"not {names.subnet}",
+            hint="`gpucost down` first, or keep the old local_subnet",
+        )
 
 
 def _ip_on(container: dict[str, Any], network: str) -> str | None:
