@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ def test_broker_kill_9_every_acknowledged_event_stored_once(
         acknowledged=len(acked),
         acknowledged_before_kill=acked_at_kill,
         produce_failed=len(stream.acks.failed),
+        produce_errors=dict(Counter(stream.acks.failed.values()).most_common(3)),
         broker_down_s=round(back - killed, 1),
         caught_up_after_broker_back_s=round(caught_up_s, 1),
         documents=stored.documents,
