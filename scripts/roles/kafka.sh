@@ -58,6 +58,10 @@ install_dist() {
     compgen -G "$root/libs/kafka_*.jar" >/dev/null || die "no kafka_*.jar in libs/"
     rm -rf "$KAFKA_HOME.new"
     mv "$root" "$KAFKA_HOME.new"
+    # The tarball keeps the modes it was packed with (a 0700 cache here): the services
+    # run as `kafka`, which must read the jars but never change them.
+    chown -R root:root "$KAFKA_HOME.new"
+    chmod -R u=rwX,go=rX "$KAFKA_HOME.new"
     rm -rf "$KAFKA_HOME"
     mv "$KAFKA_HOME.new" "$KAFKA_HOME"
     printf '%s' "$want" >"$KAFKA_HOME/.gpucost-source"
