@@ -6,6 +6,7 @@ provider made the hosts; so can any Python program.
 
 from __future__ import annotations
 
+import hashlib
 import secrets as random_secrets
 import subprocess
 import sys
@@ -89,6 +90,7 @@ def build_wheels(
 ) -> tuple[Path, ...]:
     """gpucost's wheel and its dependencies', for the image's Python and Linux."""
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    before = _digests(out)
     for old in out.glob("gpucost-*.whl"):
         old.unlink()
     progress(ProgressEvent("wheels", str(out), "waiting", f"for Python {config.images.python}"))
@@ -117,8 +119,17 @@ def build_wheels(
             "set images.python to the base image's Python",
         )
     wheels = tuple(sorted(out.glob("*.whl")))
-    progress(ProgressEvent("wheels", str(out), "created", f"{len(wheels)} wheels"))
+    # The wheels are reproducible: the same sources give the same bytes, and
+    # only a change here is reported as one (and reruns the image steps).
+    action = "exists" if _digests(out) == before else "created"
+    progress(ProgressEvent("wheels", str(out), action, f"{len(wheels)} wheels"))
     return wheels
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.whl"))
+    }
 
 
 def kafka_dist(config: GpucostConfig, work: Path, progress: Progress = no_progress) -> Path | None:
