@@ -47,9 +47,9 @@ class Acks:
 
 
 class EventStream(threading.Thread):
-    """Produces `count` fresh events at `rate`/s over `gpus` GPUs (one key each, so they
-    spread over partitions), as the producer does: idempotent, acks=all. Stops by itself;
-    `acks` says which were acknowledged."""
+    """Produces `count` fresh events at `rate`/s over `gpus` GPUs, as the producer does:
+    idempotent, acks=all, keyed by GPU; or over `keys` keys, to spread few GPUs over many
+    partitions. Stops by itself; `acks` says which were acknowledged."""
 
     def __init__(
         self,
@@ -59,6 +59,7 @@ class EventStream(threading.Thread):
         *,
         rate: float,
         gpus: int = 4,
+        keys: int | None = None,
         flush_timeout_s: float = 180.0,
         **config: Any,
     ) -> None:
@@ -73,6 +74,7 @@ class EventStream(threading.Thread):
             }
         )
         self.topic, self.count, self.rate, self.gpus = topic, count, rate, gpus
+        self.keys = keys or gpus
         self.flush_timeout_s = flush_timeout_s
         self.acks = Acks()
         self.sent = 0
@@ -95,7 +97,7 @@ class EventStream(threading.Thread):
                     self.producer.produce(
                         self.topic,
                         payload,
-                        key=str(body["gpu"]).encode(),
+                        key=str(i % self.keys).encode(),
                         on_delivery=self.acks.callback(body["event_id"]),
                     )
                     break
