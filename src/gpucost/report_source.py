@@ -8,7 +8,6 @@ with the windows for their cost, energy and power.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,21 +33,12 @@ def fetch_windows(db: Database[Doc], since_start: float, prefix: str = "") -> li
 
 
 def model_window_match(since_start: float, gpus: Sequence[str] = ()) -> Doc:
-    """The events of windows starting at or after `since_start`.
-
-    `token_usage` has no index but its primary key, `<gpu>|<ts in ms, 14 digits>|<id>`
-    (runtime/documents.py), so each GPU's events since then are one `_id` range: the
-    server scans those, not the collection. An event's `ts` is at or after its window's
-    start, hence the range's lower bound. Without known GPUs (no windows yet) the
-    server filters every event by `window_start`.
-    """
+    """The events of windows starting at or after `since_start`, through the
+    processor's `(gpu, window_start)` index when the GPUs are known."""
     recent: Doc = {"window_start": {"$gte": since_start}}
     if not gpus:
         return recent
-    since_ms = math.floor(since_start * 1000)
-    # "~" sorts after every digit: the range ends after the GPU's last possible key.
-    ranges = [{"_id": {"$gte": f"{g}|{since_ms:014d}|", "$lt": f"{g}|~"}} for g in gpus]
-    return {"$and": [{"$or": ranges}, recent]}
+    return {"gpu": {"$in": list(gpus)}, **recent}
 
 
 def model_window_pipeline(since_start: float, gpus: Sequence[str] = ()) -> list[Doc]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpucost.runtime.documents import event_key, ts_ms
-
 PRICE = 3.6  # $/h: a 10 s window costs exactly $0.01
 
 
@@ -63,7 +61,7 @@ def usage(
     tokens = prompt + completion
     ts = start + window_s / 2
     return {
-        "_id": event_key(gpu, ts_ms(ts), event_id),
+        "_id": event_id,
         "event_id": event_id,
         "ts": ts,
         "window_start": start,

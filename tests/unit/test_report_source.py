@@ -18,7 +18,6 @@ from gpucost.report_source import (
     tunnelled_uri,
 )
 from gpucost.report_tunnel import DeploymentUnreachable, load_inventory, stored_credentials
-from gpucost.runtime.documents import event_key, ts_ms
 from gpucost.state import StateDir
 
 pytestmark = pytest.mark.unit
@@ -83,19 +82,12 @@ def test_model_pipeline_groups_in_the_server_by_model_gpu_and_window() -> None:
     }
 
 
-def test_model_match_scans_each_gpus_primary_key_range() -> None:
-    match = model_window_match(1_700_000_000.0, ["0", "1"])
-    ranges, recent = match["$and"]
-    assert recent == {"window_start": {"$gte": 1_700_000_000.0}}
-    assert ranges["$or"][0] == {"_id": {"$gte": "0|01700000000000|", "$lt": "0|~"}}
-    # The range holds exactly the keys the processor gives this GPU's events since then.
-    low, high = ranges["$or"][1]["_id"]["$gte"], ranges["$or"][1]["_id"]["$lt"]
-    inside = event_key("1", ts_ms(1_700_000_000.5), "e")
-    before = event_key("1", ts_ms(1_699_999_999.9), "e")
-    other_gpu = event_key("10", ts_ms(1_700_000_001.0), "e")
-    assert low <= inside < high
-    assert not low <= before < high
-    assert not low <= other_gpu < high
+def test_model_match_uses_the_window_index_when_gpus_are_known() -> None:
+    assert model_window_match(1_700_000_000.0, ["0", "1"]) == {
+        "gpu": {"$in": ["0", "1"]},
+        "window_start": {"$gte": 1_700_000_000.0},
+    }
+    assert model_window_match(1_700_000_000.0) == {"window_start": {"$gte": 1_700_000_000.0}}
 
 
 def test_deployment_state_without_inventory_or_secrets(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ MAX_TS: Final = 4_102_444_800.0
 
 TokenCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-# GPU ids are indexes or names like GPU-<uuid> / MIG-<uuid>; "|" is reserved (documents.py).
+# GPU ids are indexes or names like GPU-<uuid> / MIG-<uuid>: identifiers, not free text.
 GpuName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")]
 GpuId = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | GpuName
 

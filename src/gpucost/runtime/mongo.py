@@ -1,6 +1,6 @@
 """The processor's MongoDB side: idempotent event writes and window cost updates.
 
-`token_usage` needs no index but its primary key (see documents.py for the `_id`).
+`token_usage` is keyed by event_id, with one index that finds a window's events.
 `pending_windows` holds the windows that got events and were not written since: the
 processor's to-do list, durable so that a restart finds it again.
 """
@@ -17,7 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from gpucost.runtime.cost import TokenTotals
-from gpucost.runtime.documents import Document, window_id_range
+from gpucost.runtime.documents import Document, window_filter
 
 DUPLICATE_KEY = 11000
 
@@ -48,6 +48,9 @@ class MongoStore:
             await self.client.admin.command("ping")
 
     async def ensure_indexes(self) -> None:
+        await self.token_usage.create_index(
+            [("gpu", ASCENDING), ("window_start", ASCENDING)], name="window"
+        )
         await self.gpu_metrics.create_index(
             [("gpu", ASCENDING), ("window_start", ASCENDING)], name="window", unique=True
         )
@@ -69,10 +72,10 @@ class MongoStore:
             )
         return InsertOutcome(len(result.inserted_ids), 0, frozenset())
 
-    async def window_totals(self, gpu: str, window_start: float, window_s: float) -> TokenTotals:
+    async def window_totals(self, gpu: str, window_start: float) -> TokenTotals:
         """Counted from the stored events, so redelivery and restarts can never double count."""
         pipeline: list[Document] = [
-            {"$match": {"_id": window_id_range(gpu, window_start, window_s)}},
+            {"$match": window_filter(gpu, window_start)},
             {
                 "$group": {
                     "_id": None,
@@ -97,7 +100,7 @@ class MongoStore:
         await self.gpu_metrics.update_one(key, {"$set": doc, "$inc": {"revision": 1}}, upsert=True)
 
     async def apply_window_cost(
-        self, gpu: str, window_start: float, window_s: float, cost_per_token: float | None
+        self, gpu: str, window_start: float, cost_per_token: float | None
     ) -> int:
         """Give every event of the window its share: tokens × the window's cost per token,
         which equals window cost × tokens / window tokens. One server-side update."""
@@ -105,7 +108,7 @@ class MongoStore:
         if cost_per_token is None:
             allocated = None
         result = await self.token_usage.update_many(
-            {"_id": window_id_range(gpu, window_start, window_s)},
+            window_filter(gpu, window_start),
             [
                 {
                     "$set": {

@@ -374,7 +374,7 @@ class Processor:
     async def _write_window(self, key: WindowKey) -> WindowCost:
         gpu, start = key
         settings = self.settings
-        tokens = await self.store.window_totals(gpu, start, settings.window_s)
+        tokens = await self.store.window_totals(gpu, start)
         buffer = self.buffers.get(gpu)
         end = start + settings.window_s
         samples = buffer.around(start, end) if buffer and buffer.covers(start, end) else []
@@ -399,7 +399,7 @@ class Processor:
                 doc = _keep_gpu_fields(doc, stored, tokens)
         await self.store.write_window(doc)
         if tokens.requests:
-            await self.store.apply_window_cost(gpu, start, settings.window_s, window.cost_per_token)
+            await self.store.apply_window_cost(gpu, start, window.cost_per_token)
         await self.store.clear_pending(gpu, start)
         self.metrics.windows_written.inc()
         if window.cost_per_token is not None:
