@@ -38,6 +38,7 @@ from typing import Any, Final
 import pytest
 
 from gpucost.inventory import VM_NAMES
+from gpucost.remote.health import API_HEALTH, HEALTHY
 
 pytestmark = [
     pytest.mark.e2e,
@@ -181,10 +182,11 @@ def test_the_readme_flow(flow: Flow) -> None:
     status = flow.run("status", "status", "--json", limit=120)
     rows = json.loads(status.stdout)
     assert [(r["name"], r["state"]) for r in rows] == [(vm, "running") for vm in VM_NAMES]
+    assert rows[2]["services"][API_HEALTH] == "healthy", rows[2]
     for row in rows:
         assert {"name", "role", "state", "public_ip", "private_ip"} <= set(row)
         assert row["services"], f"{row['name']} reports its services' health"
-        unhealthy = {s: h for s, h in row["services"].items() if h not in ("active", "healthy")}
+        unhealthy = {s: h for s, h in row["services"].items() if h not in HEALTHY}
         assert unhealthy == {}, f"{row['name']}: {unhealthy}"
 
     down = flow.run("down", "down", "--yes", "--json", limit=180)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gpucost.config import load_config
-from gpucost.remote.health import deployed, parse, probe_command, services_of
+from gpucost.remote.health import API_HEALTH, deployed, parse, probe_command, services_of
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +30,9 @@ def test_the_probe_prints_one_line_per_service_and_never_fails(tmp_path: Path) -
     for tool in ("systemctl", "docker"):
         (bin_dir / tool).write_text("#!/bin/sh\nexit 3\n")
         (bin_dir / tool).chmod(0o755)
-    command = probe_command(("ssh", "kafka"), ("gpucost-processor",))
+    (bin_dir / "curl").write_text("#!/bin/sh\nexit 7\n")
+    (bin_dir / "curl").chmod(0o755)
+    command = probe_command(("ssh", "kafka"), ("gpucost-processor",), api=True)
     done = subprocess.run(
         ["sh", "-c", command],
         capture_output=True,
@@ -38,17 +40,23 @@ def test_the_probe_prints_one_line_per_service_and_never_fails(tmp_path: Path) -
         env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
         check=True,
     )
-    health = parse(done.stdout, ("ssh", "kafka", "gpucost-processor"))
-    assert health == {"ssh": "unknown", "kafka": "unknown", "gpucost-processor": "absent"}
+    health = parse(done.stdout, ("ssh", "kafka", "gpucost-processor", API_HEALTH))
+    assert health == {
+        "ssh": "unknown",
+        "kafka": "unknown",
+        "gpucost-processor": "absent",
+        API_HEALTH: "failing",
+    }
 
 
 def test_parse_keeps_the_expected_services_in_order() -> None:
-    out = "kafka active\nssh active\nnoise here\ngpucost-processor healthy\n"
-    assert parse(out, ("ssh", "kafka", "gpucost-processor", "zookeeper")) == {
+    out = "kafka active\nssh active\nnoise here\ngpucost-processor healthy\napi /health healthy\n"
+    assert parse(out, ("ssh", "kafka", "gpucost-processor", "zookeeper", API_HEALTH)) == {
         "ssh": "active",
         "kafka": "active",
         "gpucost-processor": "healthy",
         "zookeeper": "unknown",
+        API_HEALTH: "healthy",
     }
 
 
