@@ -17,11 +17,8 @@ pytestmark = pytest.mark.integration
 
 RATE = 1_000  # events/s offered: about what SecantusDB takes here, so the stream flows
 RECOVERY_S = 60
-# One GPU and one-minute windows: this case is about delivery. SecantusDB answers a
-# window's `_id` range with a collection scan (docs/reliability.md), so with many short
-# windows at 100,000 stored events the window rewrites, not the inserts, set the pace.
-WINDOW_S = 60.0
-GPUS = 1
+WINDOW_S = 10.0  # the default
+GPUS = 4
 
 
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
@@ -32,13 +29,15 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     rng = random.Random(seed)
     pipeline: Pipeline = pipeline_factory(window_s=WINDOW_S, partitions=4)
     pipeline.start()
-    stream = EventStream(pipeline.bootstrap, pipeline.topic, count, rate=RATE, gpus=GPUS, keys=4)
+    stream = EventStream(pipeline.bootstrap, pipeline.topic, count, rate=RATE, gpus=GPUS)
     started = time.monotonic()
     stream.start()
 
-    # Random moments, spread over the stream: each kill when a random share of it is stored,
-    # then a random fraction of a second more so it can land anywhere in a batch's life.
-    points = sorted(int(rng.uniform(0.05, 0.75) * count) for _ in range(kills))
+    # Random moments, spread over the stream: kill i when a random share of the events in
+    # the i-th of `kills` equal slices of 5-85 % is stored, then a random fraction of a
+    # second more so that it can land anywhere in a batch's life.
+    width = 0.80 / kills
+    points = [int((0.05 + width * (i + rng.random())) * count) for i in range(kills)]
     killed_at: list[float] = []
     pids = [pipeline.pid]
 
@@ -63,7 +62,12 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
             and group_lag(pipeline.bootstrap, pipeline.group, pipeline.topic) == 0
         )
 
-    wait_until(settled, timeout=RECOVERY_S, what="every event stored and lag 0", every=0.5)
+    figures.update(events=count, kills=len(killed_at), killed_at_s=killed_at, seed=seed)
+    try:
+        wait_until(settled, timeout=RECOVERY_S, what="every event stored and lag 0", every=0.5)
+    except AssertionError:
+        figures["stored_when_the_bound_passed"] = pipeline.token_usage.estimated_document_count()
+        raise
     recovered_s = time.monotonic() - last_restart
     stream.finish(timeout=5)
 
@@ -71,11 +75,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     acked = set(stream.acks.acked)
     ids = stored_event_ids(pipeline.token_usage)
     figures.update(
-        events=count,
         acknowledged=len(acked),
-        kills=len(killed_at),
-        killed_at_s=killed_at,
-        seed=seed,
         documents=stored.documents,
         duplicates=stored.duplicates,
         lost=len(acked - ids),
