@@ -137,7 +137,12 @@ class Processor:
         finally:
             self.request_stop()
             await consumer_done
-            await self._write_due_windows()
+            # Windows left unwritten stay in pending_windows for the next start; the
+            # bound keeps the whole drain inside a container's stop timeout (10 s).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._write_due_windows(), timeout=self.settings.drain_windows_s
+                )
             if server is not None:
                 server.should_exit = True
             for task in tasks:

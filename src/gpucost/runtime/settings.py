@@ -45,6 +45,9 @@ class ProcessorSettings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535)
     node: str = Field(default_factory=socket.gethostname, min_length=1)
     startup_timeout_s: float = Field(60.0, gt=0)
+    drain_windows_s: float = Field(
+        5.0, ge=0, le=600, description="At SIGTERM, how long to spend writing due windows."
+    )
     ready_max_lag: int = Field(100_000, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
