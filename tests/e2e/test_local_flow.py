@@ -132,7 +132,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     try:
         yield state
     finally:
-        state.run("down", "down", "--yes", limit=180, check=False)
+        state.run("down (teardown)", "down", "--yes", limit=180, check=False)
         print(f"timings (s): {json.dumps(state.timings)}", file=sys.stderr)
 
 
