@@ -100,6 +100,9 @@ class Processor:
         self.gpu_alias: dict[str, str] = {}
         self._stop = asyncio.Event()
         self._write_lock = asyncio.Lock()
+        # Written by the consumer thread, read by the window task: plain values suffice.
+        self._caught_up = True
+        self._event_time: float | None = None
         self._thread_stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -180,6 +183,7 @@ class Processor:
                 )
                 self.health.last_poll = self.clock()
                 self.health.kafka_assigned = len(consumer.assignment())
+                self._caught_up = len(messages) < self.settings.batch_max
                 batch = [m for m in messages if self._usable(m)]
                 if batch:
                     future = asyncio.run_coroutine_threadsafe(self._write_batch(batch), self._loop)
@@ -282,6 +286,9 @@ class Processor:
         self.metrics.written.inc(outcome.inserted)
         self.metrics.duplicates.inc(outcome.duplicates)
         self.schedule.mark_events({(d["gpu"], d["window_start"]) for d in docs})
+        if docs:
+            newest = max(d["ts"] for d in docs)
+            self._event_time = max(newest, self._event_time or newest)
 
     async def _dead_letter(self, rejected: list[tuple[Message, Rejection]]) -> None:
         failed: list[str] = []
@@ -360,7 +367,10 @@ class Processor:
             await self._write_due_windows()
 
     async def _write_due_windows(self) -> None:
-        for key in self.schedule.due(self.clock()):
+        due = self.schedule.due(
+            self.clock(), caught_up=self._caught_up, event_time=self._event_time
+        )
+        for key in due:
             self.schedule.claim(key)
             try:
                 await self.write_window(key)

@@ -65,10 +65,24 @@ class WindowSchedule:
     def is_closed(self, start: float, now: float) -> bool:
         return start + self.window_s + self.grace_s <= now
 
-    def due(self, now: float) -> list[WindowKey]:
+    def due(
+        self, now: float, *, caught_up: bool = True, event_time: float | None = None
+    ) -> list[WindowKey]:
         """Windows to write now, oldest first. Call `claim` before writing each one and
-        `done` after; a failed write calls `mark_events` to keep it due."""
-        keys = {key for key in self.dirty if self.is_closed(key[1], now)}
+        `done` after; a failed write calls `mark_events` to keep it due.
+
+        A window with events closes when the newest event seen (`event_time`, never
+        ahead of `now`) has passed it, or by the clock once the consumer has `caught_up`.
+        While a backlog drains, its events are "late" by the clock: closing their windows
+        by the clock would rewrite each window, and every share in it, once per batch.
+        """
+        watermark = min(event_time, now) if event_time is not None else None
+        keys = {
+            key
+            for key in self.dirty
+            if (watermark is not None and self.is_closed(key[1], watermark))
+            or (caught_up and self.is_closed(key[1], now))
+        }
         for gpu, start in self.next_sampled.items():
             while self.is_closed(start, now):
                 keys.add((gpu, start))

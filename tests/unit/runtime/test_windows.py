@@ -72,3 +72,20 @@ def test_events_landing_while_a_window_is_written_keep_it_due() -> None:
     schedule.mark_events({key})  # an insert finished during the write
     schedule.done(key)
     assert schedule.due(200.0) == [key]
+
+
+def test_while_a_backlog_drains_windows_close_by_event_time_not_the_clock() -> None:
+    schedule = WindowSchedule(window_s=10, grace_s=2)
+    schedule.mark_events({("0", 100.0)})
+    # Long past by the clock, but the consumer is behind and has seen nothing newer.
+    assert schedule.due(500.0, caught_up=False, event_time=105.0) == []
+    # The backlog has moved past the window: its events are all in.
+    assert schedule.due(500.0, caught_up=False, event_time=112.0) == [("0", 100.0)]
+    # Caught up: the clock decides again.
+    assert schedule.due(500.0, caught_up=True, event_time=105.0) == [("0", 100.0)]
+
+
+def test_an_event_time_ahead_of_the_clock_closes_nothing_early() -> None:
+    schedule = WindowSchedule(window_s=10, grace_s=2)
+    schedule.mark_events({("0", 100.0)})
+    assert schedule.due(105.0, caught_up=False, event_time=10_000.0) == []
