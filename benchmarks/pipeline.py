@@ -248,12 +248,19 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=1000)
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--window", type=float, default=10)
+    parser.add_argument(
+        "--latency-only", action="store_true", help="skip the throughput phases (1-4)"
+    )
     args = parser.parse_args()
     env = load_env()
     bootstrap, uri = env["KAFKA_BOOTSTRAP"], env["MONGODB_URI"]
     env["BATCH_MAX"] = str(args.batch)
     n = args.events
     results: dict[str, Any] = {"events": n, "machine_cpus": os.cpu_count()}
+    if args.latency_only:
+        results["latency"] = latency_run(env, args.latency_rate, args.latency_seconds, args.window)
+        print(json.dumps(results, indent=2))
+        return
 
     topic = f"bench_{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, [topic, f"{topic}.dlq"], 3)

@@ -28,6 +28,7 @@ from gpucost.runtime.documents import Document, event_document
 from gpucost.runtime.events import Rejection, parse_event
 from gpucost.runtime.gpu.base import GpuSource
 from gpucost.runtime.kafka import commit_stored, consumer_lag, dead_letter_record
+from gpucost.runtime.locks import KeyedLocks
 from gpucost.runtime.metrics import Metrics
 from gpucost.runtime.mongo import MongoStore
 from gpucost.runtime.settings import ProcessorSettings
@@ -99,7 +100,7 @@ class Processor:
         self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
         self.gpu_alias: dict[str, str] = {}
         self._stop = asyncio.Event()
-        self._write_lock = asyncio.Lock()
+        self._window_locks = KeyedLocks()
         # Written by the consumer thread, read by the window task: plain values suffice.
         self._caught_up = True
         self._event_time: float | None = None
@@ -273,7 +274,7 @@ class Processor:
         return list(docs.values()), rejected
 
     async def _insert(self, docs: list[Document]) -> None:
-        async with self._write_lock:
+        async with self._window_locks.hold((d["gpu"], d["window_start"]) for d in docs):
             outcome = await self.store.insert_events(docs)
             # Recorded before the batch's offsets are stored: a crash from here on leaves
             # the window findable at the next start, and its events redelivered.
@@ -381,9 +382,10 @@ class Processor:
             self.schedule.done(key)
 
     async def write_window(self, key: WindowKey) -> WindowCost:
-        # Inserts wait while a window is counted and its shares are set: an event landing
-        # between the count and the update would get a share of a total it is not in.
-        async with self._write_lock:
+        # Inserts into this window wait while it is counted and its shares are set: an
+        # event landing between the count and the update would get a share of a total it
+        # is not in. Inserts into other windows (the open one, as a rule) go on.
+        async with self._window_locks.hold([key]):
             return await self._write_window(key)
 
     async def _write_window(self, key: WindowKey) -> WindowCost:
