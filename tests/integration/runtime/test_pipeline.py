@@ -6,34 +6,17 @@ from __future__ import annotations
 import json
 import math
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer
 
 from gpucost.runtime.events import MAX_EVENT_BYTES
 from support.pipeline import Pipeline, wait_until
+from support.streams import event, publish, read_topic
 
 pytestmark = pytest.mark.integration
-
-
-def event(ts: float | None = None, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "v": 1,
-        "event_id": str(uuid.uuid4()),
-        "ts": time.time() if ts is None else ts,
-        "model": "llama-3.1-8b",
-        "gpu": 0,
-        "node": "vm3",
-        "prompt_tokens": 120,
-        "completion_tokens": 40,
-    }
-    body.update(overrides)
-    return body
 
 
 BAD_PAYLOADS: list[tuple[bytes, str]] = [
@@ -51,43 +34,6 @@ BAD_PAYLOADS: list[tuple[bytes, str]] = [
     (b'{"pad": "' + b"x" * MAX_EVENT_BYTES + b'"}', "too_large"),
     (b"", "empty"),
 ]
-
-
-def publish(bootstrap: str, topic: str, payloads: Iterable[bytes], key: bytes = b"0") -> int:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    count = 0
-    for payload in payloads:
-        while True:
-            try:
-                producer.produce(topic, payload, key=key)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        count += 1
-        if count % 1000 == 0:
-            producer.poll(0)
-    assert producer.flush(30) == 0
-    return count
-
-
-def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    messages: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(messages) < expected and time.monotonic() < deadline:
-        messages += [m for m in consumer.consume(500, 0.5) if m.error() is None]
-    # Anything beyond `expected` would be a duplicate: give it a moment to show up.
-    messages += [m for m in consumer.consume(500, 1.0) if m.error() is None]
-    consumer.close()
-    return messages
 
 
 def windows_with_tokens(pipeline: Pipeline) -> list[dict[str, Any]]:
