@@ -26,7 +26,6 @@ DUPLICATE_KEY = 11000
 class InsertOutcome:
     inserted: int
     duplicates: int
-    duplicate_ids: frozenset[str]
 
 
 class MongoStore:
@@ -58,7 +57,7 @@ class MongoStore:
     async def insert_events(self, docs: Sequence[Document]) -> InsertOutcome:
         """Insert all; an `_id` that exists already is counted as a duplicate, not an error."""
         if not docs:
-            return InsertOutcome(0, 0, frozenset())
+            return InsertOutcome(0, 0)
         try:
             result = await self.token_usage.insert_many(docs, ordered=False)
         except BulkWriteError as error:
@@ -66,11 +65,8 @@ class MongoStore:
             others = [e for e in write_errors if e.get("code") != DUPLICATE_KEY]
             if others:
                 raise
-            duplicate_ids = frozenset(str(docs[e["index"]]["_id"]) for e in write_errors)
-            return InsertOutcome(
-                int(error.details.get("nInserted", 0)), len(duplicate_ids), duplicate_ids
-            )
-        return InsertOutcome(len(result.inserted_ids), 0, frozenset())
+            return InsertOutcome(int(error.details.get("nInserted", 0)), len(write_errors))
+        return InsertOutcome(len(result.inserted_ids), 0)
 
     async def window_totals(self, gpu: str, window_start: float) -> TokenTotals:
         """Counted from the stored events, so redelivery and restarts can never double count."""

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -70,7 +70,6 @@ class Health:
     last_write: float | None = None
     lag: int | None = None
     stopping: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Processor:
@@ -94,9 +93,8 @@ class Processor:
         self.metrics = metrics or Metrics()
         self.clock = clock
         self.health = Health(source.name, list(source_notes), clock())
-        retention = max(600.0, 4 * (settings.window_s + settings.window_grace_s))
         self.buffers: dict[str, SampleBuffer] = {}
-        self.retention_s = retention
+        self.retention_s = max(600.0, 4 * (settings.window_s + settings.window_grace_s))
         self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
         self.gpu_alias: dict[str, str] = {}
         self._stop = asyncio.Event()
