@@ -1,9 +1,10 @@
-"""A real `gpucost-processor` process against the real broker and database, shared by
-the runtime and reliability tests."""
+"""Real things integration tests share: a `gpucost-processor` process against the real
+broker and database (runtime and reliability tests), and a real sshd on loopback."""
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,8 +18,20 @@ from pymongo import MongoClient
 
 from gpucost.runtime.kafka import ensure_topics
 from support.pipeline import Pipeline, free_port
+from support.sshd import SSHD, Sshd
 
 COLLECTIONS = ("token_usage", "gpu_metrics", "pending_windows")
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """A real sshd on loopback, for the SSH layer and the report's tunnel."""
+    if not SSHD.exists():
+        pytest.skip("no /usr/sbin/sshd: apt-get install -y openssh-server")
+    server = Sshd(tmp_path / "sshd", user=getpass.getuser())
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

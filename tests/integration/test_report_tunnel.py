@@ -7,13 +7,11 @@ local port to "vm2's private address" (loopback here) and reads the collections.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +26,9 @@ from gpucost.report_source import read_report
 from gpucost.report_tunnel import deployment_uri
 from gpucost.state import StateDir
 from support.report_docs import window
-from support.sshd import SSHD, Sshd, host_for
+from support.sshd import Sshd, host_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    if not SSHD.exists():
-        pytest.skip("no /usr/sbin/sshd: apt-get install -y openssh-server")
-    server = Sshd(tmp_path / "sshd", user=getpass.getuser())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

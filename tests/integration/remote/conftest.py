@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,17 +9,7 @@ import pytest
 from gpucost.remote.hostkeys import HostKeyStore
 from gpucost.remote.ssh import Target
 from gpucost.state import StateDir
-from support.sshd import SSHD, Sshd, host_for
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    if not SSHD.exists():
-        pytest.skip("no /usr/sbin/sshd: apt-get install -y openssh-server")
-    server = Sshd(tmp_path / "sshd", user=getpass.getuser())
-    server.start()
-    yield server
-    server.stop()
+from support.sshd import Sshd, host_for
 
 
 @pytest.fixture
