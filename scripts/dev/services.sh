@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The real services that tests and the local demo run against, all on loopback:
 # ZooKeeper, one Apache Kafka broker (ZooKeeper mode) and SecantusDB, a
-# MongoDB-wire server, with SCRAM users.
+# MongoDB-wire server, with SCRAM users. SecantusDB runs its Rust server
+# (`secantusd-rs`, built once by secantus-fetch.sh) unless GPUCOST_MONGO_SERVER=py
+# picks the Python one from the venv.
 #
 # Usage: scripts/dev/services.sh start|stop|status|env
 #   start   start what is not running, then wait until every service answers
@@ -20,7 +22,9 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVICES_DIR="${GPUCOST_SERVICES_DIR:-$REPO_ROOT/.services}"
 PYTHON="${PYTHON:-$REPO_ROOT/.venv/bin/python}"
-SECANTUSD="${SECANTUSD:-$REPO_ROOT/.venv/bin/secantusd-py}"
+MONGO_SERVER="${GPUCOST_MONGO_SERVER:-rust}"
+SECANTUSD="${SECANTUSD:-}"
+SECANTUS_FETCH="${SECANTUS_FETCH:-$REPO_ROOT/scripts/dev/secantus-fetch.sh}"
 KAFKA_FETCH="${KAFKA_FETCH:-$REPO_ROOT/scripts/dev/kafka-fetch.sh}"
 JAVA="${JAVA:-java}"
 ZK_PORT="${GPUCOST_ZK_PORT:-2181}"
@@ -42,7 +46,8 @@ MONGO_DIR="$SERVICES_DIR/mongo"
 ENV_FILE="$SERVICES_DIR/env"
 CREDENTIALS="$MONGO_DIR/credentials"
 # Written once the users exist in the data dir; without it the data dir is a
-# bootstrap that did not finish.
+# bootstrap that did not finish. It names the server that made the data dir:
+# the two servers do not share a storage layout.
 PROVISIONED="$MONGO_DIR/.provisioned"
 
 umask 077
@@ -322,6 +327,22 @@ PY
 
 new_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
+# The server binary: the Rust one is built on first use (once per cache).
+resolve_secantusd() {
+    if [[ -n "$SECANTUSD" ]]; then
+        [[ -x "$SECANTUSD" ]] || { log "error: SECANTUSD=$SECANTUSD is not executable"; exit 1; }
+        return 0
+    fi
+    case "$MONGO_SERVER" in
+        rust) SECANTUSD="$("$SECANTUS_FETCH")" ;;
+        py)
+            SECANTUSD="$REPO_ROOT/.venv/bin/secantusd-py"
+            [[ -x "$SECANTUSD" ]] || { log "error: no secantusd-py at $SECANTUSD (run make venv)"; exit 1; }
+            ;;
+        *) log "error: GPUCOST_MONGO_SERVER must be rust or py, not '$MONGO_SERVER'"; exit 1 ;;
+    esac
+}
+
 mongo_launch() {
     local -a auth=()
     [[ "${1:-}" == --auth ]] && auth=(--auth)
@@ -329,7 +350,7 @@ mongo_launch() {
     # ~/.secantus/secantusd.toml; every setting is a flag below.
     printf '# Written by scripts/dev/services.sh: the settings are flags.\n' \
         >"$MONGO_DIR/secantusd.toml"
-    # secantusd logs to stderr.
+    # Both servers log to stderr.
     launch mongo "$MONGO_DIR/mongo.log" "$SECANTUSD" --config "$MONGO_DIR/secantusd.toml" \
         --host "$HOST" --port "$MONGO_PORT" --storage-path "$MONGO_DIR/data" \
         --cache-size "$MONGO_CACHE_SIZE" "${auth[@]}"
@@ -339,7 +360,11 @@ mongo_launch() {
 # restarted with --auth, as on mongod. The open window is on loopback and ends
 # before `start` returns.
 mongo_provision() {
-    log "mongo: no users yet: creating them in an empty data dir"
+    if [[ -f "$PROVISIONED" ]]; then
+        log "mongo: the data dir was made by another server: replacing it with an empty one"
+    else
+        log "mongo: no users yet: creating them in an empty data dir"
+    fi
     rm -rf "$MONGO_DIR/data" "$PROVISIONED"
     mkdir -p "$MONGO_DIR/data"
     printf 'MONGO_ADMIN_PASS=%s\nMONGO_APP_PASS=%s\n' "$(new_password)" "$(new_password)" \
@@ -348,17 +373,22 @@ mongo_provision() {
     wait_until mongo "port $MONGO_PORT" port_open "$MONGO_PORT"
     mongo_step provision || fail mongo "could not create users"
     stop_service mongo
-    touch "$PROVISIONED"
+    printf 'server=%s\n' "$MONGO_SERVER" >"$PROVISIONED"
+}
+
+provisioned_by_this_server() {
+    [[ -f "$PROVISIONED" && -f "$CREDENTIALS" ]] \
+        && [[ "$(sed -n 's/^server=//p' "$PROVISIONED")" == "$MONGO_SERVER" ]]
 }
 
 start_mongo() {
     is_running mongo && return 0
     mkdir -p "$MONGO_DIR"
-    if [[ ! -f "$PROVISIONED" || ! -f "$CREDENTIALS" ]]; then
+    if ! provisioned_by_this_server; then
         mongo_provision
     fi
     mongo_launch --auth
-    log "mongo: started (pid $(<"$(pidfile mongo)"))"
+    log "mongo: started $(basename "$SECANTUSD") (pid $(<"$(pidfile mongo)"))"
 }
 
 # --- commands ----------------------------------------------------------------
@@ -379,7 +409,7 @@ EOF
 cmd_start() {
     local t0=$SECONDS
     [[ -x "$PYTHON" ]] || { log "error: no Python at $PYTHON (run make venv)"; exit 1; }
-    [[ -x "$SECANTUSD" ]] || { log "error: no secantusd-py at $SECANTUSD (run make venv)"; exit 1; }
+    resolve_secantusd
     preflight
     KAFKA_HOME="$("$KAFKA_FETCH")"
     # Kafka may start before ZooKeeper answers: it retries the connection, and
