@@ -251,6 +251,9 @@ def processor_step(inventory: Inventory, config: GpucostConfig, secrets: Secrets
         "MONGODB_URI": mongo_uri(inventory, config, secrets),
         "MONGODB_DB": config.mongodb.database,
         "HTTP_PORT": str(API_PORT),
+        # Docker restarts the container after a crash; a static member resumes its
+        # partitions at once instead of stalling the group for a rebalance.
+        "KAFKA_GROUP_INSTANCE_ID": PROCESSOR,
     }
     return Step(
         "processor",

@@ -44,7 +44,14 @@ def dead_letter_record(
     return value, headers
 
 
-def consumer_config(bootstrap: str, group: str, **extra: Any) -> dict[str, Any]:
+def consumer_config(
+    bootstrap: str, group: str, *, instance_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    if instance_id is not None:
+        # Static membership: the broker keeps this member's partitions for it through a
+        # restart (up to session.timeout.ms), so a crashed processor that comes back
+        # resumes at once, with no rebalance stalling the rest of the group.
+        extra = {"group.instance.id": instance_id, **extra}
     return {
         "bootstrap.servers": bootstrap,
         "group.id": group,

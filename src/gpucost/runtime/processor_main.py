@@ -93,7 +93,11 @@ async def serve(settings: ProcessorSettings) -> None:
             source=source,
             source_notes=notes,
             consumer_factory=lambda: Consumer(
-                consumer_config(settings.kafka_bootstrap, settings.kafka_group)
+                consumer_config(
+                    settings.kafka_bootstrap,
+                    settings.kafka_group,
+                    instance_id=settings.kafka_group_instance_id,
+                )
             ),
             dlq_producer=Producer(producer_config(settings.kafka_bootstrap)),
         )

@@ -26,6 +26,12 @@ class ProcessorSettings(BaseSettings):
     kafka_topic: str = "token_usage"
     kafka_dlq_topic: str = "token_usage.dlq"
     kafka_group: str = "gpucost-processor"
+    kafka_group_instance_id: str | None = Field(
+        None,
+        min_length=1,
+        description="Static group membership: a processor restarted under the same id takes "
+        "its partitions back at once instead of waiting out a rebalance. One id per processor.",
+    )
     kafka_create_topics: bool = Field(
         False, description="Create missing topics at start (local runs; deployments pre-create)."
     )

@@ -93,6 +93,7 @@ def test_processor_env_file_is_secret_and_complete(artifacts: Artifacts) -> None
     lines = env_file.content.decode().splitlines()
     assert "PRICE_PER_HOUR_USD=2.5" in lines
     assert "KAFKA_BOOTSTRAP=10.0.0.11:9092" in lines
+    assert "KAFKA_GROUP_INSTANCE_ID=gpucost-processor" in lines
     assert (
         "MONGODB_URI=mongodb://gpucost:app-pw-9876543210@10.0.0.12:27017/gpucost"
         "?authSource=gpucost" in lines
