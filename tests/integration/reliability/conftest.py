@@ -1,5 +1,4 @@
-"""Sizes for the reliability tests: CI's default, or the issue's figures when
-GPUCOST_RELIABILITY_FULL=1 (slower; see docs/reliability.md)."""
+"""What the reliability tests share: the figures each one records for docs/reliability.md."""
 
 from __future__ import annotations
 
@@ -7,29 +6,10 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-
-@dataclass(frozen=True)
-class Sizes:
-    kill_events: int
-    kills: int
-    outage_s: float
-    bad_events: int
-    good_events: int
-
-
-CI = Sizes(kill_events=20_000, kills=5, outage_s=30.0, bad_events=10_000, good_events=10_000)
-FULL = Sizes(kill_events=100_000, kills=5, outage_s=30.0, bad_events=10_000, good_events=10_000)
-
-
-@pytest.fixture(scope="session")
-def sizes() -> Sizes:
-    return FULL if os.environ.get("GPUCOST_RELIABILITY_FULL") == "1" else CI
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ from support.streams import (
 
 pytestmark = pytest.mark.integration
 
+GOOD_EVENTS = 10_000
+BAD_EVENTS = 10_000
 LIMIT = str(3 * 1024 * 1024)  # room for the 2 MB payload on the input topic
 
 
@@ -42,7 +44,7 @@ def allow_big_messages(bootstrap: str, topic: str) -> None:
 
 
 def test_bad_input_is_dead_lettered_counted_and_never_stops_the_processor(
-    pipeline_factory: Any, sizes: Any, figures: dict[str, Any]
+    pipeline_factory: Any, figures: dict[str, Any]
 ) -> None:
     seed = time.time_ns() % 1_000_000
     rng = random.Random(seed)
@@ -51,8 +53,8 @@ def test_bad_input_is_dead_lettered_counted_and_never_stops_the_processor(
     pipeline.start()
     pid = pipeline.pid
 
-    good = [event(gpu=i % 4) for i in range(sizes.good_events)]
-    bad = list(bad_payloads(sizes.bad_events, rng))
+    good = [event(gpu=i % 4) for i in range(GOOD_EVENTS)]
+    bad = list(bad_payloads(BAD_EVENTS, rng))
     stream: list[bytes] = [json.dumps(e).encode() for e in good] + [p for _, p, _ in bad]
     rng.shuffle(stream)
     assert max(len(p) for p in stream) > TWO_MB

@@ -15,6 +15,7 @@ from support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
+OUTAGE_S = 30.0
 RATE = 300  # events/s, before, during and after the outage
 BEFORE_S = 5.0
 AFTER_S = 10.0
@@ -38,9 +39,9 @@ class ReadyWatch(threading.Thread):
 
 
 def test_mongodb_away_for_30_s_loses_nothing_and_commits_nothing_unwritten(
-    pipeline_factory: Any, mongodb_uri: str, sizes: Any, figures: dict[str, Any]
+    pipeline_factory: Any, mongodb_uri: str, figures: dict[str, Any]
 ) -> None:
-    outage_s = sizes.outage_s
+    outage_s = OUTAGE_S
     host, port = parse_uri(mongodb_uri)["nodelist"][0]
     with TcpProxy((host, port), lifetime_s=outage_s + 240) as proxy:
         proxied = mongodb_uri.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}", 1)
