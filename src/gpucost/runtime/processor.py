@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from pymongo.errors import PyMongoError
 
+from gpucost.errors import ServiceUnavailable
 from gpucost.runtime.cost import TokenTotals, WindowCost, compute_window
 from gpucost.runtime.documents import Document, event_document
 from gpucost.runtime.events import Rejection, parse_event
@@ -134,11 +135,15 @@ class Processor:
             tasks.append(asyncio.create_task(server.serve(), name="http"))
         consumer_done = asyncio.ensure_future(asyncio.to_thread(self._consume_forever))
         stop_waiter = asyncio.create_task(self._stop.wait())
+        consumer_failed: BaseException | None = None
         try:
             await asyncio.wait({consumer_done, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.request_stop()
-            await consumer_done
+            try:
+                await consumer_done
+            except Exception as error:  # re-raised once the drain below is done
+                consumer_failed = error
             # Windows left unwritten stay in pending_windows for the next start; the
             # bound keeps the whole drain inside a container's stop timeout (10 s).
             with contextlib.suppress(TimeoutError):
@@ -154,6 +159,8 @@ class Processor:
             stop_waiter.cancel()
             self.source.close()
             await asyncio.to_thread(self.dlq.flush, 10)
+        if consumer_failed is not None:
+            raise consumer_failed
 
     # ---- consuming (a thread: confluent-kafka's consume blocks) ----------------------
 
@@ -204,6 +211,14 @@ class Processor:
         if error is None:
             return True
         self.health.kafka_error = str(error)
+        # A fatal error reaches consume() as a _FATAL message whose own fatal() is False.
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            # The consumer is dead for good (librdkafka's word): consuming on left a
+            # process that looked alive and ready and moved nothing.
+            raise ServiceUnavailable(
+                f"Kafka consumer stopped by a fatal error: {error.str()}",
+                hint=_fatal_hint(error),
+            )
         log.warning("kafka error: %s", error)
         return False
 
@@ -462,6 +477,12 @@ class Processor:
             and checks["lag"]["ok"]
         )
         return bool(ok), checks
+
+
+def _fatal_hint(error: KafkaError) -> str:
+    if "fenced" in error.str().lower():
+        return "another processor uses the same KAFKA_GROUP_INSTANCE_ID: give each its own"
+    return "see the broker's log; restarting the processor makes a new consumer"
 
 
 def _keep_gpu_fields(doc: Document, stored: Document, tokens: TokenTotals) -> Document:
