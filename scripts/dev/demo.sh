@@ -54,7 +54,7 @@ grep -o '"msg": "gpu source chosen"[^}]*' "$DEMO_DIR/processor.log" | head -n 1 
 log "producing $RATE events/s for ${DURATION}s"
 "$VENV/bin/gpucost-producer" --rate "$RATE" --duration "$DURATION" --mark demo
 
-# The last window is written WINDOW_GRACE_S (2 s) after it ends.
+# The last window is written WINDOW_GRACE_S (1 s) after it ends.
 sleep "$(awk -v w="$WINDOW_S" 'BEGIN { print w + 3 }')"
 "$VENV/bin/gpucost" report --since "$((DURATION + 2 * ${WINDOW_S%.*}))s"
 log "processor log: $DEMO_DIR/processor.log; stop the services with: make services-stop"

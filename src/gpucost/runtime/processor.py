@@ -375,7 +375,9 @@ class Processor:
     # ---- windows ---------------------------------------------------------------------
 
     async def _write_windows_forever(self) -> None:
-        tick = min(1.0, self.settings.window_s / 4)
+        # Fine-grained: `due` is a look at in-memory state, and each tick of delay is a
+        # tick later that a closed window's events get their cost.
+        tick = min(0.25, self.settings.window_s / 4)
         while True:
             await asyncio.sleep(tick)
             await self._write_due_windows()

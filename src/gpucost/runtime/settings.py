@@ -41,7 +41,7 @@ class ProcessorSettings(BaseSettings):
     seed_trace: Path | None = None
     window_s: float = Field(10.0, gt=0, le=3600)
     window_grace_s: float = Field(
-        2.0, ge=0, le=600, description="How long after a window ends before it is first written."
+        1.0, ge=0, le=600, description="How long after a window ends before it is first written."
     )
     sample_interval_s: float = Field(1.0, gt=0, le=60)
     electricity_usd_per_kwh: float | None = Field(None, ge=0, le=100)
