@@ -128,10 +128,16 @@ preflight() {
 # caller's terminal does not reach it), stdin closed, output appended to a file,
 # and fd 9 (the lock) closed so it does not hold the lock for its whole life.
 launch() {
-    local name="$1" output="$2"
+    local name="$1" output="$2" pid tries=0
     shift 2
     setsid "$@" </dev/null >>"$output" 2>&1 9>&- &
-    printf '%s\n' "$!" >"$(pidfile "$name")"
+    pid=$!
+    printf '%s\n' "$pid" >"$(pidfile "$name")"
+    # Until the child has exec'd, its command line is this script's, and is_running
+    # would call a service that is starting "exited" (seen in CI, under load).
+    while ! is_running "$name" && kill -0 "$pid" 2>/dev/null && ((tries++ < 100)); do
+        sleep 0.05
+    done
 }
 
 wait_until() {
