@@ -1,14 +1,18 @@
 """The publishing loop: events from a source, paced by it, into Kafka; counts every delivery.
 
-Nothing is dropped: a full local queue means wait and retry, and a stop request ends
-production and flushes (bounded) what was already handed to the client, so the summary
-says exactly how many events the broker acknowledged.
+Nothing is dropped: a full local queue means wait and retry; a delivery the client reports
+failed for a passing reason (a broker restarting, a partition briefly unknown) is sent
+again, a few times with backoff; a stop request ends production and flushes (bounded)
+what was already handed to the client, so the summary says exactly how many events the
+broker acknowledged. A resent event may reach the topic twice; the processor stores each
+`event_id` once.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Protocol
@@ -26,6 +30,34 @@ MAX_BATCH: Final = 1_000
 seen, at least this often, even at the highest rates."""
 MAX_SLEEP_S: Final = 0.1
 """Longest single sleep: bounds how late a stop request or a replay's next event is noticed."""
+MAX_RESENDS: Final = 8
+"""Sends of one event after its first failed: with the backoff below, about 27 s in all,
+longer than a broker restart takes."""
+RESENDABLE: Final = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
+"""Delivery errors that say "not now" rather than "never" (a too-large message, a topic
+the client may not write, a fatal idempotence error: those are final)."""
+
+
+def resend_delay(attempt: int) -> float:
+    """Seconds before resend number `attempt` (1-based): 0.5, 1, 2, 4, then 5."""
+    return float(min(5.0, 0.5 * 2 ** (attempt - 1)))
+
+
+def resendable(error: KafkaError) -> bool:
+    return not error.fatal() and (error.retriable() or error.code() in RESENDABLE)
 
 
 class EventSource(Protocol):
@@ -51,12 +83,14 @@ class Summary:
     acked: int
     """Acknowledged by all in-sync replicas (acks=all): these are in the topic."""
     failed: int
-    """Reported failed by the client (after its own retries)."""
+    """Failed for good: a final error, or still failing after MAX_RESENDS sends again."""
     pending: int
-    """Neither, when the run ended: the flush timed out on them."""
+    """Neither, when the run ended: the flush timed out on them, or they wait to be resent."""
     elapsed_s: float
     last_error: str | None = None
     """The last delivery error, if any failed: usually says why all the others did."""
+    resent: int = 0
+    """Sends again after a passing failure (one event can count several times)."""
 
     @property
     def rate(self) -> float:
@@ -85,13 +119,28 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
 class Publisher:
     """One confluent_kafka Producer keyed by GPU, with delivery counts."""
 
-    def __init__(self, producer: Producer, topic: str = DEFAULT_TOPIC) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        topic: str = DEFAULT_TOPIC,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._producer = producer
         self.topic = topic
+        self.clock = clock
+        self.sleep = sleep
         self.sent = 0
         self.acked = 0
         self.failed = 0
+        self.resent = 0
         self.last_error: str | None = None
+        # (due, value, key, attempt): failed deliveries waiting to be sent again, in due order
+        # (every delay is the same function of the attempt, so appends keep it nearly so).
+        self._resend: deque[tuple[float, bytes, bytes | None, int]] = deque()
+        # The attempt number of each event on its way again, keyed by its bytes: only the
+        # few resent events are here, so the hot path never pays for it.
+        self._attempts: dict[bytes, int] = {}
 
     @classmethod
     def connect(cls, bootstrap: str, topic: str = DEFAULT_TOPIC, **extra: Any) -> Publisher:
@@ -105,31 +154,61 @@ class Publisher:
         publisher = cls(Producer(config), topic)
         return publisher
 
-    def delivered(self, error: KafkaError | None, _message: Message | None) -> None:
+    def delivered(self, error: KafkaError | None, message: Message | None) -> None:
         if error is None:
             self.acked += 1
-        else:
+            if self._attempts and message is not None:
+                self._attempts.pop(message.value() or b"", None)
+            return
+        self.last_error = str(error)
+        if message is None or (value := message.value()) is None:
             self.failed += 1
-            self.last_error = str(error)
+            return
+        attempt = self._attempts.pop(value, 0) + 1
+        if attempt > MAX_RESENDS or not resendable(error):
+            self.failed += 1
+            return
+        due = self.clock() + resend_delay(attempt)
+        self._resend.append((due, value, message.key(), attempt))
+
+    def resend_due(self) -> None:
+        """Send again the failed deliveries whose backoff has passed."""
+        now = self.clock()
+        while self._resend and self._resend[0][0] <= now:
+            _due, value, key, attempt = self._resend.popleft()
+            self._attempts[value] = attempt
+            self._produce(value, key)
+            self.resent += 1
 
     def publish(self, event: TokenEvent) -> None:
-        value = encode_event(event)
-        key = str(event.gpu)  # per-GPU order: a GPU's events share a partition
+        # Per-GPU order: a GPU's events share a partition.
+        self._produce(encode_event(event), str(event.gpu))
+        self.sent += 1
+
+    def _produce(self, value: bytes, key: str | bytes | None) -> None:
         while True:
             try:
                 self._producer.produce(self.topic, value, key)
-                break
+                return
             except BufferError:
                 # The local queue is full: serve delivery reports to make room, never drop.
                 self._producer.poll(0.05)
-        self.sent += 1
 
     def poll(self, timeout: float = 0.0) -> None:
         self._producer.poll(timeout)
+        self.resend_due()
 
     def flush(self, timeout: float) -> int:
-        """Wait up to `timeout` s for outstanding deliveries; returns how many are left."""
-        return int(self._producer.flush(timeout))
+        """Wait up to `timeout` s for outstanding deliveries, resends included; returns how
+        many are left (in the client, or waiting to be resent)."""
+        deadline = self.clock() + timeout
+        while True:
+            left = int(self._producer.flush(max(0.0, deadline - self.clock())))
+            now = self.clock()
+            if not self._resend or now >= deadline:
+                return left + len(self._resend)
+            self.sleep(max(0.0, min(self._resend[0][0], deadline) - now))
+            self.resend_due()
 
     def wait_for_broker(self, timeout: float) -> None:
         """Wait until the broker answers and knows the topic; fail early and clearly if not,
@@ -155,7 +234,9 @@ class Publisher:
             time.sleep(0.2)
 
     def summary(self, elapsed_s: float, pending: int = 0) -> Summary:
-        return Summary(self.sent, self.acked, self.failed, pending, elapsed_s, self.last_error)
+        return Summary(
+            self.sent, self.acked, self.failed, pending, elapsed_s, self.last_error, self.resent
+        )
 
 
 def run(
