@@ -137,7 +137,7 @@ class Publisher:
         self.last_error: str | None = None
         # (due, value, key, attempt): failed deliveries waiting to be sent again, in due order
         # (every delay is the same function of the attempt, so appends keep it nearly so).
-        self._resend: deque[tuple[float, bytes, bytes | None, int]] = deque()
+        self._resend: deque[tuple[float, bytes, str | bytes | None, int]] = deque()
         # The attempt number of each event on its way again, keyed by its bytes: only the
         # few resent events are here, so the hot path never pays for it.
         self._attempts: dict[bytes, int] = {}

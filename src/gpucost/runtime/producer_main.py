@@ -239,3 +239,7 @@ def main() -> None:
         sys.exit(int(fail(error)))
     except KeyboardInterrupt:  # a second Ctrl-C cut the flush short: the user asked for it
         sys.exit(int(ExitStatus.INTERRUPTED))
+
+
+if __name__ == "__main__":
+    main()

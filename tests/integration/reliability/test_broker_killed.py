@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -96,3 +98,60 @@ def test_broker_kill_9_every_acknowledged_event_stored_once(
     assert acked <= ids
     # A send that failed may still have been written before the broker died: at most once.
     assert ids <= acked | set(stream.acks.failed)
+
+
+def test_gpucost_producer_gets_every_event_acknowledged_across_a_broker_kill(
+    pipeline_factory: Any, services_dir: Path, figures: dict[str, Any]
+) -> None:
+    """The producer's side of case 3: nothing it sent is left unacknowledged, and the
+    processor stores each of its events once."""
+    pipeline: Pipeline = pipeline_factory(partitions=3)
+    pipeline.start()
+    mark = f"resend-{pipeline.topic}"
+    argv = [sys.executable, "-m", "gpucost.runtime.producer_main", "--mark", mark]
+    argv += ["--bootstrap", pipeline.bootstrap, "--topic", pipeline.topic, "--gpus", "3"]
+    argv += ["--rate", str(RATE), "--duration", "20", "--flush-timeout", "120"]
+    producer = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: pipeline.token_usage.estimated_document_count() >= 2 * RATE,
+            timeout=60,
+            what="two seconds of events stored",
+        )
+        pid = broker_pid(services_dir)
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=10, what="the broker gone")
+        time.sleep(DOWN_S)
+    finally:
+        start_services()
+    back = time.monotonic()
+    out, _ = producer.communicate(timeout=240)
+    summary = json.loads(out.strip().splitlines()[-1])
+    wait_until(
+        lambda: pipeline.token_usage.count_documents({"producer": mark}) >= summary["acked"],
+        timeout=90,
+        what="every acknowledged event stored",
+        every=0.5,
+    )
+    stored = store_count(pipeline.token_usage)
+    figures.update(
+        sent=summary["sent"],
+        acked=summary["acked"],
+        failed=summary["failed"],
+        pending=summary["pending"],
+        resent=summary["resent"],
+        last_error=summary["last_error"],
+        broker_down_s=round(back - killed, 1),
+        documents=stored.documents,
+        duplicates=stored.duplicates,
+    )
+    assert producer.returncode == 0, summary
+    assert (summary["failed"], summary["pending"]) == (0, 0)
+    assert summary["acked"] == summary["sent"]
+    assert stored.documents == stored.distinct_event_ids == summary["sent"]
