@@ -31,7 +31,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 bench: venv services
-	$(PY) benchmarks/pipeline.py --events 20000
+	$(PY) benchmarks/pipeline.py --events 100000
 	$(PY) benchmarks/producer_rate.py --bootstrap 127.0.0.1:9092 --pacing
 
 demo: venv
