@@ -180,6 +180,17 @@ zk_answers() {
     [[ "$reply" == imok ]]
 }
 
+# Whether ZooKeeper still holds broker 0's registration. A broker killed without a
+# clean stop leaves it until its session expires (zookeeper.session.timeout.ms); a
+# broker started before then exits at once with NodeExists.
+broker_registered() {
+    local reply
+    reply="$(
+        (exec 3<>"/dev/tcp/$HOST/$ZK_PORT" && printf dump >&3 && timeout 2 cat <&3) 2>/dev/null
+    )" || return 1
+    [[ "$reply" == *"/brokers/ids/0"* ]]
+}
+
 java_logging() {
     printf '%s\n' "-Dlog4j.configuration=file:$KAFKA_HOME/config/log4j.properties" \
         "-Dgpucost.log.file=$SERVICES_DIR/$1/$1.log"
@@ -194,7 +205,7 @@ clientPortAddress=$HOST
 clientPort=$ZK_PORT
 tickTime=2000
 maxClientCnxns=60
-4lw.commands.whitelist=ruok,srvr,stat
+4lw.commands.whitelist=ruok,srvr,stat,dump
 # The AdminServer is an HTTP server that listens on 0.0.0.0:8080 by default:
 # it would expose ZooKeeper beyond loopback and take a port the demo may need.
 admin.enableServer=false
@@ -269,6 +280,14 @@ EOF
     read -ra opts <<<"$KAFKA_JAVA_OPTS"
     mapfile -t logging < <(java_logging kafka)
     : >"$KAFKA_DIR/kafka.out"
+    if broker_registered; then
+        log "kafka: waiting for the last broker's ZooKeeper session to expire (it was not stopped cleanly)"
+        local deadline=$((SECONDS + START_TIMEOUT))
+        while broker_registered; do
+            ((SECONDS < deadline)) || fail kafka "broker 0 still registered in ZooKeeper after ${START_TIMEOUT}s"
+            sleep 0.5
+        done
+    fi
     launch kafka "$KAFKA_DIR/kafka.out" "$JAVA" "${opts[@]}" "${logging[@]}" \
         -Djava.net.preferIPv4Stack=true -Djava.awt.headless=true -cp "$KAFKA_HOME/libs/*" \
         kafka.Kafka "$KAFKA_DIR/server.properties"
