@@ -27,16 +27,15 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from pymongo.errors import PyMongoError
 
 from gpucost.errors import ServiceUnavailable
-from gpucost.runtime.cost import TokenTotals, WindowCost, compute_window
 from gpucost.runtime.documents import Document, event_document
 from gpucost.runtime.events import Rejection, parse_event
 from gpucost.runtime.gpu.base import GpuSource
 from gpucost.runtime.kafka import commit_stored, consumer_lag, dead_letter_record
-from gpucost.runtime.locks import KeyedLocks
 from gpucost.runtime.metrics import Metrics
 from gpucost.runtime.mongo import MongoStore
 from gpucost.runtime.settings import ProcessorSettings
-from gpucost.runtime.windows import SampleBuffer, WindowKey, WindowSchedule
+from gpucost.runtime.window_costs import WindowCosts
+from gpucost.runtime.windows import SampleBuffer
 
 log = logging.getLogger("gpucost.processor")
 
@@ -45,18 +44,6 @@ MAX_IN_FLIGHT = 2
 """Batches written at once. Two keep the database and the validation busy side by side
 (measured: 28,000 -> 32,000-39,500 events/s draining a backlog on the Rust server); a
 third adds memory and redelivery on a crash, not speed, on two cores."""
-# GPU fields kept from a stored window when its samples are no longer in memory
-# (a late event after a restart): the cost rules never re-derive energy from nothing.
-GPU_FIELDS = (
-    "energy_j",
-    "energy_cost_usd",
-    "energy_basis",
-    "mean_power_w",
-    "mean_gpu_util_pct",
-    "busy_cost_usd",
-    "sample_count",
-    "source",
-)
 
 
 class _Stopping(Exception):
@@ -103,10 +90,11 @@ class Processor:
         self.health = Health(source.name, list(source_notes), clock())
         self.buffers: dict[str, SampleBuffer] = {}
         self.retention_s = max(600.0, 4 * (settings.window_s + settings.window_grace_s))
-        self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
+        self.windows = WindowCosts(
+            settings, store=store, buffers=self.buffers, metrics=self.metrics, clock=clock
+        )
         self.gpu_alias: dict[str, str] = {}
         self._stop = asyncio.Event()
-        self._window_locks = KeyedLocks()
         # Written by the consumer thread, read by the window task: plain values suffice.
         self._caught_up = True
         self._event_time: float | None = None
@@ -129,7 +117,7 @@ class Processor:
         self._loop = asyncio.get_running_loop()
         await self._sample_once()
         # Windows that got events but were not written before the last stop.
-        self.schedule.mark_events(set(await self.store.pending_windows()))
+        self.windows.schedule.mark_events(set(await self.store.pending_windows()))
         tasks = [
             asyncio.create_task(self._sample_forever(), name="sampler"),
             asyncio.create_task(self._write_windows_forever(), name="windows"),
@@ -312,8 +300,8 @@ class Processor:
     async def _insert(self, docs: list[Document]) -> None:
         windows = {(d["gpu"], d["window_start"]) for d in docs}
         # Shared: batches of one window are inserted side by side; only its cost write
-        # (write_window) excludes them.
-        async with self._window_locks.hold(windows, shared=True):
+        # (WindowCosts.write) excludes them.
+        async with self.windows.locks.hold(windows, shared=True):
             outcome = await self.store.insert_events(docs)
             # Recorded before the batch's offsets are stored: a crash from here on leaves
             # the window findable at the next start, and its events redelivered.
@@ -325,7 +313,7 @@ class Processor:
         self.metrics.last_write.set(now)
         self.metrics.written.inc(outcome.inserted)
         self.metrics.duplicates.inc(outcome.duplicates)
-        self.schedule.mark_events({(d["gpu"], d["window_start"]) for d in docs})
+        self.windows.schedule.mark_events({(d["gpu"], d["window_start"]) for d in docs})
         if docs:
             newest = max(d["ts"] for d in docs)
             self._event_time = max(newest, self._event_time or newest)
@@ -386,7 +374,7 @@ class Processor:
                 self.gpu_alias[sample.gpu_uuid] = gpu
             buffer = self.buffers.setdefault(gpu, SampleBuffer(self.retention_s))
             buffer.add(sample)
-            self.schedule.mark_sampled(gpu, sample.t)
+            self.windows.schedule.mark_sampled(gpu, sample.t)
             if sample.power_w is not None:
                 self.metrics.gpu_power.labels(gpu).set(sample.power_w)
 
@@ -409,61 +397,7 @@ class Processor:
             await self._write_due_windows()
 
     async def _write_due_windows(self) -> None:
-        due = self.schedule.due(
-            self.clock(), caught_up=self._caught_up, event_time=self._event_time
-        )
-        for key in due:
-            self.schedule.claim(key)
-            try:
-                await self.write_window(key)
-            except PyMongoError as error:
-                self.schedule.mark_events({key})
-                log.warning("window %s not written yet: %s", key, error)
-                return  # keep order: the schedule advances one window at a time
-            self.schedule.done(key)
-
-    async def write_window(self, key: WindowKey) -> WindowCost:
-        # Inserts into this window wait while it is counted and its shares are set: an
-        # event landing between the count and the update would get a share of a total it
-        # is not in. Inserts into other windows (the open one, as a rule) go on.
-        async with self._window_locks.hold([key]):
-            return await self._write_window(key)
-
-    async def _write_window(self, key: WindowKey) -> WindowCost:
-        gpu, start = key
-        settings = self.settings
-        tokens = await self.store.window_totals(gpu, start)
-        buffer = self.buffers.get(gpu)
-        end = start + settings.window_s
-        samples = buffer.around(start, end) if buffer and buffer.covers(start, end) else []
-        window = compute_window(
-            gpu,
-            start,
-            window_s=settings.window_s,
-            samples=samples,
-            tokens=tokens,
-            price_per_hour_usd=settings.price_per_hour_usd,
-            electricity_usd_per_kwh=settings.electricity_usd_per_kwh,
-        )
-        doc: Document = window.to_dict()
-        doc.update(
-            node=settings.node,
-            price_per_hour_usd=settings.price_per_hour_usd,
-            updated_at=self.clock(),
-        )
-        if not samples:
-            stored = await self.store.stored_window(gpu, start)
-            if stored is not None and stored.get("sample_count"):
-                doc = _keep_gpu_fields(doc, stored, tokens)
-        await self.store.write_window(doc)
-        if tokens.requests:
-            await self.store.apply_window_cost(gpu, start, window.cost_per_token)
-        await self.store.clear_pending(gpu, start)
-        self.metrics.windows_written.inc()
-        if window.cost_per_token is not None:
-            self.metrics.cost_per_token.labels(gpu).set(window.cost_per_token)
-            self.metrics.cost_per_million.labels(gpu).set(window.cost_per_token * 1e6)
-        return window
+        await self.windows.write_due(caught_up=self._caught_up, event_time=self._event_time)
 
     async def _ping_forever(self) -> None:
         while True:
@@ -511,17 +445,6 @@ def _fatal_hint(error: KafkaError) -> str:
     if "fenced" in error.str().lower():
         return "another processor uses the same KAFKA_GROUP_INSTANCE_ID: give each its own"
     return "see the broker's log; restarting the processor makes a new consumer"
-
-
-def _keep_gpu_fields(doc: Document, stored: Document, tokens: TokenTotals) -> Document:
-    kept = dict(doc)
-    for name in GPU_FIELDS:
-        kept[name] = stored.get(name)
-    energy = kept.get("energy_j")
-    total, output = tokens.total_tokens, tokens.completion_tokens
-    kept["joules_per_token"] = energy / total if energy is not None and total else None
-    kept["joules_per_output_token"] = energy / output if energy is not None and output else None
-    return kept
 
 
 def _next_offsets(batch: Sequence[Message]) -> list[TopicPartition]:

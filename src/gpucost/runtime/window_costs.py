@@ -1,0 +1,125 @@
+"""Window costs: each closed window's GPU figures and cost, and every event's share of it.
+
+A window is written when the schedule says it is due: its events are counted from
+`token_usage`, its cost computed from the GPU samples around it, its `gpu_metrics`
+document written, and each of its events given its share. Events that land in a window
+after it was written make it due again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from pymongo.errors import PyMongoError
+
+from gpucost.runtime.cost import TokenTotals, WindowCost, compute_window
+from gpucost.runtime.documents import Document
+from gpucost.runtime.locks import KeyedLocks
+from gpucost.runtime.metrics import Metrics
+from gpucost.runtime.mongo import MongoStore
+from gpucost.runtime.settings import ProcessorSettings
+from gpucost.runtime.windows import SampleBuffer, WindowKey, WindowSchedule
+
+log = logging.getLogger("gpucost.processor")
+
+# GPU fields kept from a stored window when its samples are no longer in memory
+# (a late event after a restart): the cost rules never re-derive energy from nothing.
+GPU_FIELDS = (
+    "energy_j",
+    "energy_cost_usd",
+    "energy_basis",
+    "mean_power_w",
+    "mean_gpu_util_pct",
+    "busy_cost_usd",
+    "sample_count",
+    "source",
+)
+
+
+class WindowCosts:
+    """Owns the window schedule and the per-window locks that inserts share with it."""
+
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        *,
+        store: MongoStore,
+        buffers: dict[str, SampleBuffer],
+        metrics: Metrics,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.buffers = buffers
+        self.metrics = metrics
+        self.clock = clock
+        self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
+        self.locks = KeyedLocks()
+
+    async def write_due(self, *, caught_up: bool, event_time: float | None) -> None:
+        """Write every window that is due, oldest first; stop at the first that fails."""
+        due = self.schedule.due(self.clock(), caught_up=caught_up, event_time=event_time)
+        for key in due:
+            self.schedule.claim(key)
+            try:
+                await self.write(key)
+            except PyMongoError as error:
+                self.schedule.mark_events({key})
+                log.warning("window %s not written yet: %s", key, error)
+                return  # keep order: the schedule advances one window at a time
+            self.schedule.done(key)
+
+    async def write(self, key: WindowKey) -> WindowCost:
+        # Inserts into this window wait while it is counted and its shares are set: an
+        # event landing between the count and the update would get a share of a total it
+        # is not in. Inserts into other windows (the open one, as a rule) go on.
+        async with self.locks.hold([key]):
+            return await self._write(key)
+
+    async def _write(self, key: WindowKey) -> WindowCost:
+        gpu, start = key
+        settings = self.settings
+        tokens = await self.store.window_totals(gpu, start)
+        buffer = self.buffers.get(gpu)
+        end = start + settings.window_s
+        samples = buffer.around(start, end) if buffer and buffer.covers(start, end) else []
+        window = compute_window(
+            gpu,
+            start,
+            window_s=settings.window_s,
+            samples=samples,
+            tokens=tokens,
+            price_per_hour_usd=settings.price_per_hour_usd,
+            electricity_usd_per_kwh=settings.electricity_usd_per_kwh,
+        )
+        doc: Document = window.to_dict()
+        doc.update(
+            node=settings.node,
+            price_per_hour_usd=settings.price_per_hour_usd,
+            updated_at=self.clock(),
+        )
+        if not samples:
+            stored = await self.store.stored_window(gpu, start)
+            if stored is not None and stored.get("sample_count"):
+                doc = _keep_gpu_fields(doc, stored, tokens)
+        await self.store.write_window(doc)
+        if tokens.requests:
+            await self.store.apply_window_cost(gpu, start, window.cost_per_token)
+        await self.store.clear_pending(gpu, start)
+        self.metrics.windows_written.inc()
+        if window.cost_per_token is not None:
+            self.metrics.cost_per_token.labels(gpu).set(window.cost_per_token)
+            self.metrics.cost_per_million.labels(gpu).set(window.cost_per_token * 1e6)
+        return window
+
+
+def _keep_gpu_fields(doc: Document, stored: Document, tokens: TokenTotals) -> Document:
+    kept = dict(doc)
+    for name in GPU_FIELDS:
+        kept[name] = stored.get(name)
+    energy = kept.get("energy_j")
+    total, output = tokens.total_tokens, tokens.completion_tokens
+    kept["joules_per_token"] = energy / total if energy is not None and total else None
+    kept["joules_per_output_token"] = energy / output if energy is not None and output else None
+    return kept
