@@ -313,7 +313,7 @@ class Processor:
         self.metrics.last_write.set(now)
         self.metrics.written.inc(outcome.inserted)
         self.metrics.duplicates.inc(outcome.duplicates)
-        self.windows.schedule.mark_events({(d["gpu"], d["window_start"]) for d in docs})
+        self.windows.schedule.mark_events(windows)
         if docs:
             newest = max(d["ts"] for d in docs)
             self._event_time = max(newest, self._event_time or newest)
