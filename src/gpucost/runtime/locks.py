@@ -42,14 +42,16 @@ class _Gate:
                 finally:
                     with contextlib.suppress(ValueError):
                         self.waiters.remove(waiter)
-        finally:
+        except BaseException:
             if not shared:
                 self.exclusive_waiting -= 1
                 # A cancelled exclusive waiter no longer holds shared holders back.
                 self._wake()
+            raise
         if shared:
             self.shared += 1
         else:
+            self.exclusive_waiting -= 1
             self.exclusive = True
 
     def release(self, shared: bool) -> None:
