@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from support.streams import group_lag
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -93,6 +95,10 @@ class Pipeline:
             if line.startswith(f"{name} "):
                 return float(line.split()[1])
         raise AssertionError(f"no {name} in /metrics")
+
+    def lag(self) -> int:
+        """What this processor's group has not committed past on its topic."""
+        return group_lag(self.bootstrap, self.group, self.topic)
 
     @property
     def token_usage(self) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from support.pipeline import Pipeline, wait_until
-from support.streams import EventStream, group_lag, store_count, stored_event_ids
+from support.streams import EventStream, store_count, stored_event_ids
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_broker_kill_9_every_acknowledged_event_stored_once(
     wait_until(
         lambda: (
             pipeline.token_usage.estimated_document_count() >= len(stream.acks.acked)
-            and group_lag(pipeline.bootstrap, pipeline.group, pipeline.topic) == 0
+            and pipeline.lag() == 0
         ),
         timeout=90,
         what="every acknowledged event stored and lag 0",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from support.pipeline import Pipeline, wait_until
-from support.streams import event, group_lag, publish, store_count, stored_event_ids
+from support.streams import event, publish, store_count, stored_event_ids
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def test_every_repeat_of_an_event_is_one_document(
     # At least: what was consumed but not yet committed at the kill comes again too.
     consumed(EVENTS, "the copies after the kill consumed")
     wait_until(
-        lambda: group_lag(pipeline.bootstrap, pipeline.group, pipeline.topic) == 0,
+        lambda: pipeline.lag() == 0,
         timeout=30,
         what="lag 0",
     )

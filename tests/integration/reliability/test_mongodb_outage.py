@@ -10,7 +10,7 @@ import pytest
 from pymongo.uri_parser import parse_uri
 
 from support.pipeline import Pipeline, wait_until
-from support.streams import EventStream, group_lag, group_offsets, stored_event_ids
+from support.streams import EventStream, group_offsets, stored_event_ids
 from support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -79,10 +79,7 @@ def test_mongodb_away_for_30_s_loses_nothing_and_commits_nothing_unwritten(
         wait_until(lambda: not stream.is_alive(), timeout=AFTER_S + 30, what="the stream to end")
         stream.finish(timeout=5)
         wait_until(
-            lambda: (
-                pipeline.token_usage.count_documents({}) >= count
-                and group_lag(pipeline.bootstrap, pipeline.group, pipeline.topic) == 0
-            ),
+            lambda: pipeline.token_usage.count_documents({}) >= count and pipeline.lag() == 0,
             timeout=60,
             what="every event stored and lag 0",
             every=0.5,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from support.pipeline import Pipeline, wait_until
-from support.streams import EventStream, group_lag, store_count, stored_event_ids
+from support.streams import EventStream, store_count, stored_event_ids
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         return (
             not stream.is_alive()
             and pipeline.token_usage.estimated_document_count() >= count
-            and group_lag(pipeline.bootstrap, pipeline.group, pipeline.topic) == 0
+            and pipeline.lag() == 0
         )
 
     figures.update(
@@ -102,7 +102,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         duplicates=stored.duplicates,
         lost=len(acked - ids),
         recovered_after_last_restart_s=round(recovered_s, 1),
-        lag=group_lag(pipeline.bootstrap, pipeline.group, pipeline.topic),
+        lag=pipeline.lag(),
     )
     assert len(set(pids)) == kills + 1
     assert not stream.acks.failed

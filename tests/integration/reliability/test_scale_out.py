@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from support.pipeline import Pipeline, wait_until
-from support.streams import EventStream, group_lag, store_count, stored_event_ids
+from support.streams import EventStream, store_count, stored_event_ids
 
 pytestmark = pytest.mark.integration
 
@@ -54,10 +54,7 @@ def test_survivor_takes_the_killed_processors_partitions_and_totals_are_exact(
     wait_until(lambda: not stream.is_alive(), timeout=STREAM_S + 30, what="the stream to end")
     stream.finish(timeout=5)
     wait_until(
-        lambda: (
-            first.token_usage.estimated_document_count() >= count
-            and group_lag(first.bootstrap, first.group, first.topic) == 0
-        ),
+        lambda: first.token_usage.estimated_document_count() >= count and first.lag() == 0,
         timeout=60,
         what="every event stored and lag 0",
         every=0.5,
