@@ -18,7 +18,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from gpucost.config import GpucostConfig, load_config
+from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.inventory import VM_NAMES, Inventory
 from gpucost.remote.providers import ProgressEvent
 from gpucost.remote.providers.local import LocalProvider, fingerprint

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from gpucost.report import NoData
-from gpucost.report_source import read_report
+from gpucost.report.source import read_report
+from gpucost.report.summary import NoData
 from support.png import assert_sensible_png
 from support.report_docs import PRICE, usage, window
 

@@ -20,10 +20,10 @@ from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
 import gpucost.remote.plan
-from gpucost.config import GpucostConfig, load_config
+from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.remote.hostkeys import HostKeyStore
-from gpucost.report_source import read_report
-from gpucost.report_tunnel import deployment_uri
+from gpucost.report.source import read_report
+from gpucost.report.tunnel import deployment_uri
 from gpucost.state import StateDir
 from support.report_docs import window
 from support.sshd import Sshd, host_for

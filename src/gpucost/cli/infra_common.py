@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from gpucost.config import GpucostConfig, load_config
+from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.inventory import Inventory
 from gpucost.remote.providers import Action, Plan, ProgressEvent, Resource
 

@@ -20,8 +20,8 @@ from gpucost.cli.infra_common import (
     build_config,
 )
 from gpucost.cli.output import console, err_console
-from gpucost.config import DEFAULT_CONFIG_FILE
-from gpucost.config_init import create_ssh_key, detect_public_ip, write_config
+from gpucost.config.init_file import create_ssh_key, detect_public_ip, write_config
+from gpucost.config.settings import DEFAULT_CONFIG_FILE
 from gpucost.errors import GpucostError
 
 

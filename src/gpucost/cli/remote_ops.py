@@ -13,7 +13,7 @@ import typer
 from gpucost.cli.app import app
 from gpucost.cli.infra_common import ConfigOpt, DeploymentOpt, JsonOpt, ProviderOpt, print_json
 from gpucost.cli.output import console, err_console
-from gpucost.config import GpucostConfig, load_config
+from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.errors import InputError
 from gpucost.inventory import Inventory
 from gpucost.remote import lifecycle

@@ -14,8 +14,8 @@ from rich.table import Table
 from gpucost.cli.app import app
 from gpucost.cli.output import console, err_console
 from gpucost.errors import ConfigError
-from gpucost.replay import ReplayResult, Summary, replay_trace
-from gpucost.report_plot import check_png_path
+from gpucost.report.plot import check_png_path
+from gpucost.report.replay import ReplayResult, Summary, replay_trace
 from gpucost.runtime.trace import load_trace
 
 
@@ -75,7 +75,7 @@ def replay(
         _render(trace, result)
     if png is not None:
         # matplotlib only now: it takes a second to import, which --help must not pay.
-        from gpucost.report_plot import render_png, timeline_from_replay
+        from gpucost.report.plot import render_png, timeline_from_replay
 
         render_png(timeline_from_replay(recording, result, trace.name), png)
         # On stderr with --json, so stdout stays one JSON document.

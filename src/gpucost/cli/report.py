@@ -18,10 +18,10 @@ from rich.table import Table
 
 from gpucost.cli.app import app
 from gpucost.cli.output import console, err_console
-from gpucost.config import load_config
+from gpucost.config.settings import load_config
 from gpucost.errors import ConfigError
-from gpucost.report import BY_CHOICES, By, Report, Row
-from gpucost.report_plot import check_png_path
+from gpucost.report.plot import check_png_path
+from gpucost.report.summary import BY_CHOICES, By, Report, Row
 from gpucost.state import StateDir
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
@@ -52,7 +52,7 @@ def _database_uri(deployment: str | None, config_file: Path | None) -> Iterator[
             f"MONGODB_URI is not set and there is no deployment in {state.path}",
             hint="export MONGODB_URI (e.g. `set -a; . .services/env`) or run `gpucost up`",
         )
-    from gpucost.report_tunnel import deployment_uri  # paramiko: only for a deployment
+    from gpucost.report.tunnel import deployment_uri  # paramiko: only for a deployment
 
     with deployment_uri(config) as tunnelled:
         yield tunnelled
@@ -177,7 +177,7 @@ def report(
     if price_per_hour is not None and not (math.isfinite(price_per_hour) and price_per_hour >= 0):
         raise ConfigError(f"--price-per-hour must be a number >= 0, got {price_per_hour}")
     check_png_path(png)
-    from gpucost.report_source import read_report  # pymongo: only when a report is read
+    from gpucost.report.source import read_report  # pymongo: only when a report is read
 
     group: By = "gpu" if by == "gpu" else "model"
     with _database_uri(deployment, config) as uri:
@@ -191,7 +191,7 @@ def report(
             prefix=collection_prefix,
         )
     if png is not None:
-        from gpucost.report_plot import render_png, timeline_from_windows
+        from gpucost.report.plot import render_png, timeline_from_windows
 
         timeline = timeline_from_windows(
             result.windows,

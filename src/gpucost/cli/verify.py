@@ -18,7 +18,7 @@ from gpucost.cli.infra_common import (
     print_json,
 )
 from gpucost.cli.output import console, err_console
-from gpucost.config import load_config
+from gpucost.config.settings import load_config
 from gpucost.errors import ExitStatus
 
 

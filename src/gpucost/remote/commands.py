@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError, InputError
 from gpucost.inventory import VM_NAMES, Inventory, VmName
 from gpucost.remote import lifecycle

@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import Final
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory, VmName
 from gpucost.paths import scripts_dir

@@ -13,7 +13,7 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import Host, Inventory, Role, VmName
 from gpucost.remote.deploy import SECRETS_FILE, connect, state_of
 from gpucost.remote.plan import API_PORT, PROCESSOR, PRODUCER

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError
 from gpucost.inventory import Host, Inventory, Role, VmName
 from gpucost.remote.steps import HostPlan, Step, Upload

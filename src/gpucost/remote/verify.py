@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import Host, Inventory, VmName
 from gpucost.remote.commands import produce_once, running_inventory
 from gpucost.remote.deploy import connect
@@ -138,7 +138,7 @@ def events_and_metrics(config: GpucostConfig, conn: Connection, count: int) -> l
     costed, in token_usage; and a gpu_metrics window newer than two windows."""
     from pymongo import MongoClient
 
-    from gpucost.report_tunnel import deployment_uri
+    from gpucost.report.tunnel import deployment_uri
 
     mark = f"verify-{uuid.uuid4().hex[:12]}"
     summary = produce_once(

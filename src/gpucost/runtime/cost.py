@@ -121,7 +121,7 @@ def check_rates(
         raise ValueError(f"electricity_usd_per_kwh must be >= 0, got {electricity_usd_per_kwh}")
 
 
-def compute_window(
+def cost_of_window(
     gpu: str,
     start: float,
     *,

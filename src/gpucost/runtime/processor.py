@@ -34,7 +34,7 @@ from gpucost.runtime.kafka import commit_stored, consumer_lag, dead_letter_recor
 from gpucost.runtime.metrics import Metrics
 from gpucost.runtime.mongo import MongoStore
 from gpucost.runtime.settings import ProcessorSettings
-from gpucost.runtime.window_costs import WindowCosts
+from gpucost.runtime.window_writer import WindowWriter
 from gpucost.runtime.windows import SampleBuffer
 
 log = logging.getLogger("gpucost.processor")
@@ -90,7 +90,7 @@ class Processor:
         self.health = Health(source.name, list(source_notes), clock())
         self.buffers: dict[str, SampleBuffer] = {}
         self.retention_s = max(600.0, 4 * (settings.window_s + settings.window_grace_s))
-        self.windows = WindowCosts(
+        self.windows = WindowWriter(
             settings, store=store, buffers=self.buffers, metrics=self.metrics, clock=clock
         )
         self.gpu_alias: dict[str, str] = {}
@@ -300,7 +300,7 @@ class Processor:
     async def _insert(self, docs: list[Document]) -> None:
         windows = {(d["gpu"], d["window_start"]) for d in docs}
         # Shared: batches of one window are inserted side by side; only its cost write
-        # (WindowCosts.write) excludes them.
+        # (WindowWriter.write) excludes them.
         async with self.windows.locks.hold(windows, shared=True):
             outcome = await self.store.insert_events(docs)
             # Recorded before the batch's offsets are stored: a crash from here on leaves

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gpucost import report_source
 from gpucost.cli.app import app
 from gpucost.cli.output import run_guarded
 from gpucost.errors import ExitStatus
-from gpucost.report import Report, summarize
+from gpucost.report import source as report_source
+from gpucost.report.summary import Report, summarize
 from support.png import assert_sensible_png
 from support.report_docs import window
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from gpucost.config import GpucostConfig, load_config
+from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.remote import providers
 from gpucost.remote.providers.aws import AwsProvider
 from support.aws_moto import ADMIN, REGION, Calls, new_session

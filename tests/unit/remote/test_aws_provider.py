@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.remote.providers import Action
 from gpucost.remote.providers.aws import AwsProvider
 from gpucost.remote.providers.aws_errors import CloudError
@@ -278,7 +278,7 @@ def test_image_from_the_public_ssm_parameter(
 
 
 def test_default_image_is_canonicals_ubuntu_2404() -> None:
-    from gpucost.config import GpucostConfig
+    from gpucost.config.settings import GpucostConfig
 
     assert GpucostConfig().image_parameter == (
         "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.remote.providers import Action
 from gpucost.remote.providers.aws import AwsProvider
 from gpucost.remote.providers.aws_security import Rule, security_matrix

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.config import load_config
+from gpucost.config.settings import load_config
 from gpucost.remote.health import API_HEALTH, deployed, parse, probe_command, services_of
 
 pytestmark = pytest.mark.unit

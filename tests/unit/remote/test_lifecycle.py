@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import Inventory
 from gpucost.remote import lifecycle
 from gpucost.remote.providers import Progress, ProgressEvent, get_provider, register_provider

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gpucost.config import load_config
+from gpucost.config.settings import load_config
 from gpucost.errors import ConfigError
 from gpucost.inventory import VM_NAMES
 from gpucost.remote import local_defaults

@@ -13,7 +13,7 @@ from gpucost.runtime.cost import (
     WindowCost,
     allocated_cost_usd,
     allocated_energy_j,
-    compute_window,
+    cost_of_window,
     window_index,
     window_start,
 )
@@ -51,7 +51,7 @@ def window(
     samples: list[GpuSample] = SAMPLES,
     electricity: float | None = None,
 ) -> WindowCost:
-    return compute_window(
+    return cost_of_window(
         "0",
         10,
         window_s=10,
@@ -144,9 +144,9 @@ def test_to_dict_is_plain_data() -> None:
 
 def test_bad_rates_are_bugs() -> None:
     with pytest.raises(ValueError, match="price"):
-        compute_window("0", 0, window_s=10, samples=[], tokens=TokenTotals(), price_per_hour_usd=-1)
+        cost_of_window("0", 0, window_s=10, samples=[], tokens=TokenTotals(), price_per_hour_usd=-1)
     with pytest.raises(ValueError, match="window_s"):
-        compute_window("0", 0, window_s=0, samples=[], tokens=TokenTotals(), price_per_hour_usd=1)
+        cost_of_window("0", 0, window_s=0, samples=[], tokens=TokenTotals(), price_per_hour_usd=1)
 
 
 def test_allocation_by_tokens() -> None:
@@ -177,7 +177,7 @@ def test_shares_sum_to_the_window_cost(
     tokens = TokenTotals()
     for prompt, completion in reqs:
         tokens = tokens.add_request(prompt, completion)
-    w = compute_window(
+    w = cost_of_window(
         "0", 0, window_s=window_s, samples=[], tokens=tokens, price_per_hour_usd=price
     )
     shares = [allocated_cost_usd(w, p + c) for p, c in reqs]
@@ -201,7 +201,7 @@ def test_cost_is_conserved_across_windows(
     # n adjacent windows cost what the GPU costs for n * W seconds, busy or idle.
     first = window_index(origin, window_s)
     costs = [
-        compute_window(
+        cost_of_window(
             "0",
             k * window_s,
             window_s=window_s,

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import boto3
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.errors import ConfigError
 from gpucost.inventory import Inventory, VmName
 from gpucost.remote.providers.aws_errors import CloudError, aws_errors

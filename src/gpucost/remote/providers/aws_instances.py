@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import ABSENT, VM_NAMES, Host, Role, VmName
 from gpucost.remote.providers.aws_errors import CloudError, error_code
 from gpucost.remote.providers.aws_network import Network, Subnet

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.remote.providers.aws_errors import already_gone_ok
 from gpucost.remote.providers.aws_tags import (
     NETWORK_ROLE,

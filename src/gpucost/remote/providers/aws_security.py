@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import ROLES, Role
 from gpucost.remote.providers.aws_errors import already_gone_ok, error_code
 from gpucost.remote.providers.aws_tags import (

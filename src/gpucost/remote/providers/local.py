@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import ABSENT, Host, Inventory, Role, VmName
 from gpucost.remote import local_defaults
 from gpucost.remote.providers import local_commands as cmd

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.config import GpucostConfig, load_config
+from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.remote.plan import Artifacts, PlanError, Secrets, allowed_sources, build_plan
 from gpucost.remote.steps import STAGES, HostPlan
 from support.inventories import inventory

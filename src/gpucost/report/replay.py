@@ -20,7 +20,7 @@ from gpucost.runtime.cost import (
     allocated_cost_usd,
     allocated_energy_j,
     check_rates,
-    compute_window,
+    cost_of_window,
     window_index,
 )
 from gpucost.runtime.energy import CumulativeEnergy
@@ -236,7 +236,7 @@ def replay_trace(
             tokens = TokenTotals()
             for event in events:
                 tokens = tokens.add_request(event.prompt_tokens, event.completion_tokens)
-            cost = compute_window(
+            cost = cost_of_window(
                 gpu,
                 start,
                 window_s=window_s,

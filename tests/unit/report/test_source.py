@@ -7,17 +7,17 @@ from urllib.parse import unquote
 
 import pytest
 
-from gpucost.config import load_config
+from gpucost.config.settings import load_config
 from gpucost.errors import GpucostError
 from gpucost.inventory import Host, Inventory
-from gpucost.report_source import (
+from gpucost.report.source import (
     MongoCredentials,
     model_window_match,
     model_window_pipeline,
     tunnelled,
     tunnelled_uri,
 )
-from gpucost.report_tunnel import DeploymentUnreachable, load_inventory, stored_credentials
+from gpucost.report.tunnel import DeploymentUnreachable, load_inventory, stored_credentials
 from gpucost.state import StateDir
 
 pytestmark = pytest.mark.unit

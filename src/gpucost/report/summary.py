@@ -5,7 +5,7 @@ never written back. Costs are linear in the price, so a what-if recomputes each
 window's cost as `price × window_s / 3600` and divides it exactly as the processor
 did: by tokens, within the window.
 
-Pure: documents in, rows out. Reading them from MongoDB is `report_source`'s job.
+Pure: documents in, rows out. Reading them from MongoDB is `report.source`'s job.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def window_cost(window: Doc, price_per_hour_usd: float | None = None) -> float:
+def stored_window_cost(window: Doc, price_per_hour_usd: float | None = None) -> float:
     """The window's cost: stored, or at the what-if price."""
     if price_per_hour_usd is not None:
         return price_per_hour_usd * float(window["window_s"]) / 3600
@@ -155,7 +155,7 @@ def _sum_all(values: Sequence[float | None]) -> float | None:
 
 def summarize_windows(key: str, windows: Sequence[Doc], price: float | None = None) -> Row:
     """One row over `windows` (one GPU's, or all of them for the total)."""
-    costs = [window_cost(w, price) for w in windows]
+    costs = [stored_window_cost(w, price) for w in windows]
     seconds = [float(w["window_s"]) for w in windows]
     tokens = [int(w.get("total_tokens") or 0) for w in windows]
     return Row(
@@ -242,7 +242,7 @@ def _model_row(
             # Events whose window is not written yet: counted, but nothing to divide.
             energy.append(None)
             continue
-        cost = window_cost(window, price)
+        cost = stored_window_cost(window, price)
         if price is None and share.allocated_cost_usd is not None:
             allocated.append(share.allocated_cost_usd)
         else:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpucost.replay import ReplayResult, replay_trace
+from gpucost.report.replay import ReplayResult, replay_trace
 from gpucost.runtime.cost import window_index
 from gpucost.runtime.samples import GpuSample
 from gpucost.runtime.trace import RecordedEvent, Trace, TraceMeta, default_seed_path, load_trace

@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from gpucost.deploy_settings import (
+from gpucost.config.deploy import (
     ImageSettings,
     KafkaSettings,
     MongoSettings,

@@ -19,7 +19,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from gpucost.errors import ServiceUnavailable
-from gpucost.report import By, Doc, ModelWindow, NoData, Report, number, summarize
+from gpucost.report.summary import By, Doc, ModelWindow, NoData, Report, number, summarize
 
 SERVER_SELECTION_MS = 5000
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpucost.report import ModelWindow, Row, by_gpu, number, summarize, window_cost
+from gpucost.report.summary import ModelWindow, Row, by_gpu, number, stored_window_cost, summarize
 from support.report_docs import PRICE, window
 
 pytestmark = pytest.mark.unit
@@ -117,8 +117,8 @@ def test_what_if_cost_is_price_times_gpu_hours(price: float, stored: float) -> N
 
 def test_window_cost_uses_the_stored_cost_without_a_price() -> None:
     doc = window(price=2.0)
-    assert window_cost(doc) == pytest.approx(2.0 * 10 / 3600)
-    assert window_cost(doc, 36.0) == pytest.approx(0.1)
+    assert stored_window_cost(doc) == pytest.approx(2.0 * 10 / 3600)
+    assert stored_window_cost(doc, 36.0) == pytest.approx(0.1)
 
 
 # ---- per model -----------------------------------------------------------------------

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.config import GpucostConfig, load_config
-from gpucost.config_init import create_ssh_key, render_config, write_config
+from gpucost.config.init_file import create_ssh_key, render_config, write_config
+from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.errors import ConfigError, InputError
 
 pytestmark = pytest.mark.unit
@@ -127,7 +127,7 @@ def test_create_ssh_key(tmp_path: Path) -> None:
 
 
 def test_public_ip_detection_failure_is_one_line() -> None:
-    from gpucost.config_init import detect_public_ip
+    from gpucost.config.init_file import detect_public_ip
 
     with pytest.raises(InputError) as caught:
         detect_public_ip("http://127.0.0.1:9/", timeout=1)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from pymongo.errors import PyMongoError
 
-from gpucost.runtime.cost import TokenTotals, WindowCost, compute_window
+from gpucost.runtime.cost import TokenTotals, WindowCost, cost_of_window
 from gpucost.runtime.documents import Document
 from gpucost.runtime.locks import KeyedLocks
 from gpucost.runtime.metrics import Metrics
@@ -37,7 +37,7 @@ GPU_FIELDS = (
 )
 
 
-class WindowCosts:
+class WindowWriter:
     """Owns the window schedule and the per-window locks that inserts share with it."""
 
     def __init__(
@@ -84,7 +84,7 @@ class WindowCosts:
         buffer = self.buffers.get(gpu)
         end = start + settings.window_s
         samples = buffer.around(start, end) if buffer and buffer.covers(start, end) else []
-        window = compute_window(
+        window = cost_of_window(
             gpu,
             start,
             window_s=settings.window_s,

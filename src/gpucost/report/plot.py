@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpucost.errors import InputError
-from gpucost.report import number, window_cost
+from gpucost.report.summary import number, stored_window_cost
 
 if TYPE_CHECKING:
-    from gpucost.replay import ReplayResult
+    from gpucost.report.replay import ReplayResult
     from gpucost.runtime.trace import Trace
 
 WIDTH_IN, HEIGHT_IN, DPI = 12.0, 7.0, 100
@@ -103,7 +103,7 @@ def timeline_from_windows(
                 start=float(w["window_start"]),
                 window_s=float(w["window_s"]),
                 total_tokens=int(w.get("total_tokens") or 0),
-                cost_usd=window_cost(dict(w), price_per_hour_usd),
+                cost_usd=stored_window_cost(dict(w), price_per_hour_usd),
                 mean_power_w=number(w.get("mean_power_w")),
             )
         )

@@ -14,10 +14,10 @@ from typing import Final
 
 from pydantic import ValidationError
 
-from gpucost.config import GpucostConfig
+from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory
-from gpucost.report_source import MongoCredentials, tunnelled
+from gpucost.report.source import MongoCredentials, tunnelled
 from gpucost.state import StateDir
 
 INVENTORY_FILE: Final = "inventory.json"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from gpucost.errors import InputError
-from gpucost.replay import replay_trace
-from gpucost.report_plot import render_png, timeline_from_replay, timeline_from_windows
+from gpucost.report.plot import render_png, timeline_from_replay, timeline_from_windows
+from gpucost.report.replay import replay_trace
 from gpucost.runtime.trace import default_seed_path, load_trace
 from support.png import assert_sensible_png
 from support.report_docs import window
@@ -79,7 +79,7 @@ def test_unwritable_path_is_one_line(replayed: tuple[object, object], tmp_path: 
 def test_the_cli_does_not_import_matplotlib_or_pymongo() -> None:
     # `--help` and the commands that do not draw must not pay for them.
     code = (
-        "import sys, gpucost.cli.app, gpucost.report; "
+        "import sys, gpucost.cli.app, gpucost.report.summary; "
         "bad = [m for m in ('matplotlib', 'pymongo', 'paramiko') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
