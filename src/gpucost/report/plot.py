@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpucost.errors import InputError
-from gpucost.report.summary import number, stored_window_cost
+from gpucost.report.summary import gpu_label, number, stored_window_cost
 
 if TYPE_CHECKING:
     from gpucost.report.replay import ReplayResult
@@ -98,7 +98,7 @@ def timeline_from_windows(
         raise InputError("no windows to draw")
     series: dict[str, list[WindowPoint]] = {}
     for w in sorted(windows, key=lambda w: float(w["window_start"])):
-        series.setdefault(str(w["gpu"]), []).append(
+        series.setdefault(gpu_label(w), []).append(
             WindowPoint(
                 start=float(w["window_start"]),
                 window_s=float(w["window_s"]),

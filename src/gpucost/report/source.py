@@ -19,7 +19,16 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from gpucost.errors import ServiceUnavailable
-from gpucost.report.summary import By, Doc, ModelWindow, NoData, Report, number, summarize
+from gpucost.report.summary import (
+    By,
+    Doc,
+    ModelWindow,
+    NoData,
+    Report,
+    gpu_label,
+    number,
+    summarize,
+)
 
 SERVER_SELECTION_MS = 5000
 
@@ -29,25 +38,32 @@ def fetch_windows(db: Database[Doc], since_start: float, prefix: str = "") -> li
     cursor = db[f"{prefix}gpu_metrics"].find(
         {"window_start": {"$gte": since_start}}, {"_id": 0, "updated_at": 0, "revision": 0}
     )
-    return sorted(cursor, key=lambda w: (float(w["window_start"]), str(w["gpu"])))
+    return sorted(cursor, key=lambda w: (float(w["window_start"]), gpu_label(w)))
 
 
-def model_window_match(since_start: float, gpus: Sequence[str] = ()) -> Doc:
+def model_window_match(since_start: float, gpus: Sequence[tuple[str, str]] = ()) -> Doc:
     """The events of windows starting at or after `since_start`, through the
-    processor's `(gpu, window_start)` index when the GPUs are known."""
+    processor's `(node, gpu, window_start)` index when the GPUs are known."""
     recent: Doc = {"window_start": {"$gte": since_start}}
     if not gpus:
         return recent
-    return {"gpu": {"$in": list(gpus)}, **recent}
+    nodes = sorted({node for node, _ in gpus})
+    names = sorted({gpu for _, gpu in gpus})
+    return {"node": {"$in": nodes}, "gpu": {"$in": names}, **recent}
 
 
-def model_window_pipeline(since_start: float, gpus: Sequence[str] = ()) -> list[Doc]:
+def model_window_pipeline(since_start: float, gpus: Sequence[tuple[str, str]] = ()) -> list[Doc]:
     """Sums per (model, GPU, window), computed by the server."""
     return [
         {"$match": model_window_match(since_start, gpus)},
         {
             "$group": {
-                "_id": {"model": "$model", "gpu": "$gpu", "window_start": "$window_start"},
+                "_id": {
+                    "model": "$model",
+                    "node": "$node",
+                    "gpu": "$gpu",
+                    "window_start": "$window_start",
+                },
                 "requests": {"$sum": 1},
                 "total_tokens": {"$sum": "$total_tokens"},
                 "completion_tokens": {"$sum": "$completion_tokens"},
@@ -59,7 +75,10 @@ def model_window_pipeline(since_start: float, gpus: Sequence[str] = ()) -> list[
 
 
 def fetch_model_windows(
-    db: Database[Doc], since_start: float, prefix: str = "", gpus: Sequence[str] = ()
+    db: Database[Doc],
+    since_start: float,
+    prefix: str = "",
+    gpus: Sequence[tuple[str, str]] = (),
 ) -> list[ModelWindow]:
     """One row per (model, GPU, window); `gpus` narrows the scan to their key ranges."""
     rows = db[f"{prefix}token_usage"].aggregate(model_window_pipeline(since_start, gpus))
@@ -72,6 +91,7 @@ def fetch_model_windows(
             ModelWindow(
                 model=str(key.get("model") or "unknown"),
                 gpu=str(key["gpu"]),
+                node=str(key.get("node") or ""),
                 window_start=float(key["window_start"]),
                 requests=requests,
                 total_tokens=int(row.get("total_tokens") or 0),
@@ -113,7 +133,7 @@ def read_report(
     try:
         with open_database(uri, database) as db:
             windows = fetch_windows(db, since_start, prefix)
-            gpus = sorted({str(w["gpu"]) for w in windows})
+            gpus = sorted({(str(w.get("node") or ""), str(w["gpu"])) for w in windows})
             shares = fetch_model_windows(db, since_start, prefix, gpus) if by == "model" else []
     except PyMongoError as error:
         raise ServiceUnavailable(

@@ -11,7 +11,7 @@ Pure: documents in, rows out. Reading them from MongoDB is `report.source`'s job
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -86,7 +86,7 @@ class Report:
 
     @property
     def gpus(self) -> list[str]:
-        return sorted({str(w["gpu"]) for w in self.windows})
+        return sorted({gpu_label(w) for w in self.windows})
 
     def to_dict(self) -> Doc:
         return {
@@ -178,10 +178,16 @@ def summarize_windows(key: str, windows: Sequence[Doc], price: float | None = No
     )
 
 
+def gpu_label(window: Mapping[str, Any]) -> str:
+    """How a report names a GPU: `node/gpu`, since GPU 0 exists on every node."""
+    node = window.get("node")
+    return f"{node}/{window['gpu']}" if node else str(window["gpu"])
+
+
 def by_gpu(windows: Sequence[Doc], price: float | None = None) -> list[Row]:
     grouped: dict[str, list[Doc]] = {}
     for window in windows:
-        grouped.setdefault(str(window["gpu"]), []).append(window)
+        grouped.setdefault(gpu_label(window), []).append(window)
     return [summarize_windows(gpu, rows, price) for gpu, rows in sorted(grouped.items())]
 
 
@@ -201,10 +207,11 @@ class ModelWindow:
     allocated_cost_usd: float | None
     """The stored shares' sum; None while any of them is not filled in."""
     uncosted: int = 0
+    node: str = ""
 
 
-def _window_key(gpu: str, start: float) -> tuple[str, float]:
-    return (str(gpu), float(start))
+def _window_key(node: str | None, gpu: str, start: float) -> tuple[str, str, float]:
+    return (str(node or ""), str(gpu), float(start))
 
 
 def by_model(
@@ -216,10 +223,10 @@ def by_model(
     each share is `window cost at that price × model tokens / window tokens`.
     Energy, GPU time and busy cost are divided the same way.
     """
-    index = {_window_key(w["gpu"], w["window_start"]): w for w in windows}
+    index = {_window_key(w.get("node"), w["gpu"], w["window_start"]): w for w in windows}
     parts: dict[str, list[tuple[ModelWindow, Doc | None, float]]] = {}
     for share in shares:
-        window = index.get(_window_key(share.gpu, share.window_start))
+        window = index.get(_window_key(share.node, share.gpu, share.window_start))
         window_tokens = int(window.get("total_tokens") or 0) if window else 0
         # A window written before its last events arrived counts fewer tokens than its
         # events do; until the processor rewrites it, cap the fraction at the whole.
@@ -299,7 +306,7 @@ def summarize(
     since_s: float = 0.0,
 ) -> Report:
     """The whole report from documents already read: pure, no I/O."""
-    ordered = sorted(windows, key=lambda w: (float(w["window_start"]), str(w["gpu"])))
+    ordered = sorted(windows, key=lambda w: (float(w["window_start"]), gpu_label(w)))
     if by == "gpu":
         rows = by_gpu(ordered, price_per_hour_usd)
         total = summarize_windows("all", ordered, price_per_hour_usd)

@@ -20,23 +20,38 @@ from gpucost.runtime.samples import GpuSample
 JOULES_PER_KWH = 3.6e6
 
 
+def ts_ms(ts: float) -> int:
+    """A time in whole milliseconds, rounded down: the unit every window key uses."""
+    return math.floor(ts * 1000)
+
+
+def width_ms(window_s: float) -> int:
+    """A window width in whole milliseconds; the settings refuse widths that are not."""
+    width = round(window_s * 1000)
+    if not width > 0:
+        raise ValueError(f"window_s must be at least 1 ms, got {window_s}")
+    return width
+
+
+def window_start_ms(ts: float, window_s: float) -> int:
+    """Start, in integer milliseconds, of the window of width `window_s` that holds `ts`.
+
+    Integers, because windows are keys: two processes, or an event and an idle window,
+    must name a window identically. Floats summed as k·W drift (0.3 · 3 != 0.9), and a
+    window keyed two ways is charged twice.
+    """
+    width = width_ms(window_s)
+    return ts_ms(ts) // width * width
+
+
 def window_index(ts: float, window_s: float) -> int:
-    """k such that k·W <= ts < (k+1)·W."""
-    if not window_s > 0:
-        raise ValueError(f"window_s must be > 0, got {window_s}")
-    k = math.floor(ts / window_s)
-    # ts / W can round across a boundary (W = 0.1, say); nudge k so the window
-    # computed as k·W really holds ts.
-    if k * window_s > ts:
-        k -= 1
-    elif k * window_s + window_s <= ts:
-        k += 1
-    return k
+    """k such that the window [k·W, (k+1)·W) holds `ts` (in integer milliseconds)."""
+    return ts_ms(ts) // width_ms(window_s)
 
 
 def window_start(ts: float, window_s: float) -> float:
-    """Start of the window of width `window_s` that holds `ts`."""
-    return window_index(ts, window_s) * window_s
+    """Start, in seconds, of the window of width `window_s` that holds `ts`."""
+    return window_start_ms(ts, window_s) / 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from gpucost.errors import ServiceUnavailable
 from gpucost.runtime.events import TokenEvent, encode_event
+from gpucost.runtime.sample_wire import sample_key
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +182,9 @@ class Publisher:
             self.resent += 1
 
     def publish(self, event: TokenEvent) -> None:
-        # Per-GPU order: a GPU's events share a partition.
-        self._produce(encode_event(event), str(event.gpu))
+        # Keyed by node, like the GPU samples of gpucost-agent: a node's events and
+        # samples share a partition number, so one processor owns its windows.
+        self._produce(encode_event(event), sample_key(event.node))
         self.sent += 1
 
     def _produce(self, value: bytes, key: str | bytes | None) -> None:

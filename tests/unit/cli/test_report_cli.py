@@ -145,7 +145,7 @@ def test_json_is_all_that_stdout_holds(
     data = json.loads(out.stdout)
     assert data["what_if_price_per_hour_usd"] == 7.2
     assert data["total"]["cost_usd"] == pytest.approx(6 * 0.02)
-    assert [r["key"] for r in data["rows"]] == ["0", "1"]
+    assert [r["key"] for r in data["rows"]] == ["node-a/0", "node-a/1"]
     assert "wrote c.png" in out.stderr
     assert_sensible_png(workdir / "c.png")
 

@@ -77,13 +77,15 @@ def test_model_pipeline_groups_in_the_server_by_model_gpu_and_window() -> None:
     assert match == {"$match": {"window_start": {"$gte": 100.0}}}
     assert group["$group"]["_id"] == {
         "model": "$model",
+        "node": "$node",
         "gpu": "$gpu",
         "window_start": "$window_start",
     }
 
 
 def test_model_match_uses_the_window_index_when_gpus_are_known() -> None:
-    assert model_window_match(1_700_000_000.0, ["0", "1"]) == {
+    assert model_window_match(1_700_000_000.0, [("a", "0"), ("b", "1")]) == {
+        "node": {"$in": ["a", "b"]},
         "gpu": {"$in": ["0", "1"]},
         "window_start": {"$gte": 1_700_000_000.0},
     }
