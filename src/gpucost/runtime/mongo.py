@@ -102,9 +102,14 @@ class MongoStore:
         )
         return None if doc is None else round(float(doc["window_start"]) * 1000)
 
-    async def write_window(self, doc: Document) -> None:
+    async def write_window(self, doc: Document, writer: str) -> None:
+        """Upsert a window; `written_by` collects every processor that ever wrote it."""
         key = window_filter(doc["node"], doc["gpu"], doc["window_start"])
-        await self.gpu_metrics.update_one(key, {"$set": doc, "$inc": {"revision": 1}}, upsert=True)
+        await self.gpu_metrics.update_one(
+            key,
+            {"$set": doc, "$inc": {"revision": 1}, "$addToSet": {"written_by": writer}},
+            upsert=True,
+        )
 
     async def apply_window_cost(self, key: WindowKey, cost_per_token: float | None) -> int:
         """Give every event of the window its share: tokens × the window's cost per token,

@@ -110,8 +110,12 @@ class Processor:
         )
         # (node, GPU UUID) -> the GPU's index on that node, learnt from samples.
         self.gpu_alias: dict[tuple[str, str], str] = {}
-        # The events-topic partition each node's messages were last read from.
+        # The events-topic partition each node's messages were last read from, and the
+        # partitions this processor owns now (GPU_SOURCE=agent).
         self.node_partition: dict[str, int] = {}
+        self.owned_partitions: set[int] = set()
+        if source is None:
+            self.windows.owns = self._owns
         self.window_error: BaseException | None = None
         # Consumer thread only: (sample time, offset) per samples-topic partition.
         self._sample_offsets: dict[int, deque[tuple[float, int]]] = {}
@@ -359,6 +363,7 @@ class Processor:
             (d["node"], d["gpu"], round(d["window_start"] * 1000)) for d in docs
         }
         partitions = {d["node"]: d["kafka"]["partition"] for d in docs}
+        self.node_partition.update(partitions)
         # Shared: batches of one window are inserted side by side; only its cost write
         # (WindowWriter.write) excludes them.
         async with self.windows.locks.hold(windows, shared=True):
@@ -499,16 +504,24 @@ class Processor:
                 if written is not None:
                     self.windows.schedule.start_sampled_after(gpu, written)
 
+    def _owns(self, key: WindowKey) -> bool:
+        return self.node_partition.get(key[0]) in self.owned_partitions
+
     async def _take_over(self, partitions: set[int]) -> None:
         """Newly owned partitions: their nodes' windows with unwritten events, as the
         previous owner (or this processor before a restart) left them in MongoDB."""
-        if partitions:
-            self.windows.schedule.mark_events(set(await self.store.pending_windows(partitions)))
+        self.owned_partitions |= partitions
+        for partition in sorted(partitions):
+            keys = await self.store.pending_windows({partition})
+            for node, _gpu, _start in keys:
+                self.node_partition[node] = partition
+            self.windows.schedule.mark_events(set(keys))
 
     async def _hand_over(self, partitions: set[int]) -> None:
         """Partitions going to another processor: stop writing their nodes' windows.
         Their unwritten windows stay in pending_windows for the new owner; a write in
         progress finishes first (its lock), so no window is written by two at once."""
+        self.owned_partitions -= partitions
         nodes = {node for node, p in self.node_partition.items() if p in partitions}
         gpus = {gpu for gpu in self.buffers if gpu[0] in nodes}
         gpus |= {(k[0], k[1]) for k in self.windows.schedule.dirty if k[0] in nodes}

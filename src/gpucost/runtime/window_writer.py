@@ -9,6 +9,7 @@ after it was written make it due again.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from pymongo.errors import PyMongoError
@@ -59,6 +60,11 @@ class WindowWriter:
         self.gpu_names = gpu_names if gpu_names is not None else {}
         self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
         self.locks = KeyedLocks()
+        # Who writes: the static member id, else node and process, for `written_by`.
+        self.writer = settings.kafka_group_instance_id or f"{settings.node}:{os.getpid()}"
+        self.owns: Callable[[WindowKey], bool] = lambda _key: True
+        """Whether this processor may write a window now: its node's partition is
+        assigned here. Checked under the window's lock, right before the write."""
 
     async def write_due(
         self, *, caught_up: bool, event_time: float | None, samples_from_kafka: bool = False
@@ -86,11 +92,14 @@ class WindowWriter:
                 return  # keep order: the schedule advances one window at a time
             self.schedule.done(key)
 
-    async def write(self, key: WindowKey) -> WindowCost:
+    async def write(self, key: WindowKey) -> WindowCost | None:
+        """Write one window; None when it is no longer this processor's to write."""
         # Inserts into this window wait while it is counted and its shares are set: an
         # event landing between the count and the update would get a share of a total it
         # is not in. Inserts into other windows (the open one, as a rule) go on.
         async with self.locks.hold([key]):
+            if not self.owns(key):
+                return None
             return await self._write(key)
 
     def price_of(self, gpu: GpuKey) -> float:
@@ -131,7 +140,7 @@ class WindowWriter:
         )
         if not samples and stored is not None and stored.get("sample_count"):
             doc = _keep_gpu_fields(doc, stored, tokens)
-        await self.store.write_window(doc)
+        await self.store.write_window(doc, self.writer)
         if tokens.requests:
             await self.store.apply_window_cost(key, window.cost_per_token)
         await self.store.clear_pending(key)
