@@ -1,5 +1,4 @@
-"""`gpucost ssh`, `logs` and `produce` on a running deployment; and the deploy
-stage of `up`, plugged in here so that importing the CLI stays cheap."""
+"""`gpucost ssh`, `logs` and `produce` on a running deployment."""
 
 from __future__ import annotations
 
@@ -15,21 +14,8 @@ from gpucost.cli.infra_common import ConfigOpt, DeploymentOpt, JsonOpt, Provider
 from gpucost.cli.output import console, err_console
 from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.errors import InputError
-from gpucost.inventory import Inventory
-from gpucost.remote import lifecycle
-from gpucost.remote.providers import Progress
 
 VmArg = Annotated[str, typer.Argument(help="vm1, vm2, vm3 or vm4.")]
-
-
-def _deploy(config: GpucostConfig, inventory: Inventory, progress: Progress) -> None:
-    # Imported on use: paramiko and the plan are not needed for `--help`.
-    from gpucost.remote.deploy import deploy
-
-    deploy(config, inventory, progress)
-
-
-lifecycle.set_deploy_stage(_deploy)
 
 
 def _config(
