@@ -16,7 +16,8 @@ from typing import Final
 from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import Host, Inventory, Role, VmName
 from gpucost.remote.deploy import SECRETS_FILE, connect, state_of
-from gpucost.remote.plan import API_PORT, PROCESSOR, PRODUCER
+from gpucost.remote.flows import API_PORT
+from gpucost.remote.plan import PROCESSOR, PRODUCER
 
 Health = dict[str, str]
 """service -> `active`, `healthy`, `running`, or what is wrong (`inactive`, `exited`, ...)."""

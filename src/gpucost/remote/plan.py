@@ -15,12 +15,9 @@ from urllib.parse import quote
 from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError
 from gpucost.inventory import Host, Inventory, Role, VmName
+from gpucost.remote.flows import ADMIN, API_PORT, KAFKA_PORT, MONGO_PORT, ingress
 from gpucost.remote.steps import HostPlan, Step, Upload
 
-KAFKA_PORT: Final = 9092
-MONGO_PORT: Final = 27017
-API_PORT: Final = 8080
-ZK_PORT: Final = 2181
 TOPICS: Final = ("token_usage", "token_usage.dlq")
 PROCESSOR: Final = "gpucost-processor"
 PRODUCER: Final = "gpucost-producer"
@@ -51,16 +48,23 @@ class Artifacts:
 
 
 def allowed_sources(inventory: Inventory) -> dict[VmName, tuple[tuple[int, str], ...]]:
-    """The security matrix, as ufw rules (port, source) per VM; `admin` stands
-    for the admin address, which the harden script resolves."""
-    ip = {role: _private_ip(inventory.by_role(role)) for role in _ROLES}
-    matrix: dict[Role, tuple[tuple[int, str], ...]] = {
-        "kafka-zk": ((KAFKA_PORT, ip["processor"]), (KAFKA_PORT, ip["producers"])),
-        "mongodb": ((MONGO_PORT, ip["processor"]),),
-        "processor": ((API_PORT, "admin"),),
-        "producers": (),
-    }
-    return {h.name: ((22, "admin"), *matrix[h.role]) for h in inventory.hosts}
+    """The port matrix (`flows.FLOWS`) as ufw rules (port, source) per VM: a role
+    becomes the private address of each of its hosts; `admin` stays as it is:
+    the harden script resolves it."""
+    rules: dict[VmName, tuple[tuple[int, str], ...]] = {}
+    for host in inventory.hosts:
+        rules[host.name] = tuple(
+            (flow.port, source)
+            for flow in ingress(host.role)
+            for source in _addresses(inventory, flow.source)
+        )
+    return rules
+
+
+def _addresses(inventory: Inventory, source: str) -> tuple[str, ...]:
+    if source == ADMIN:
+        return (ADMIN,)
+    return tuple(_private_ip(h) for h in inventory.hosts if h.role == source)
 
 
 _ROLES: Final[tuple[Role, ...]] = ("kafka-zk", "mongodb", "processor", "producers")

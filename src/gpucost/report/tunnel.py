@@ -47,7 +47,8 @@ def load_inventory(state: StateDir) -> Inventory:
 def stored_credentials(state: StateDir, database: str, host: str) -> MongoCredentials:
     """The application user's login, as the deploy stage generated and stored it."""
     from gpucost.remote.deploy import load_secrets
-    from gpucost.remote.plan import APP_USER, MONGO_PORT
+    from gpucost.remote.flows import MONGO_PORT
+    from gpucost.remote.plan import APP_USER
 
     secrets = load_secrets(state, create=False)
     return MongoCredentials(
