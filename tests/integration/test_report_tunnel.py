@@ -50,7 +50,7 @@ def deployment(
         state_root=tmp_path / ".gpucost",
         ssh_public_key=sshd.client_key.with_suffix(".pub"),
     )
-    state = StateDir(config.state_root, config.deployment)
+    state = StateDir.of(config)
     vm2 = host_for(sshd, "vm2").model_copy(update={"role": "mongodb"})
     state.write_json(
         "inventory.json",
@@ -76,7 +76,7 @@ def test_report_through_the_tunnel(deployment: GpucostConfig, mongo_namespace: A
     assert len(report.windows) == 3
     assert report.total.cost_usd == pytest.approx(0.03)
     # The host key was pinned on first use, as `gpucost ssh` would.
-    state = StateDir(deployment.state_root, deployment.deployment)
+    state = StateDir.of(deployment)
     assert HostKeyStore(state).get("vm2") is not None
 
 

@@ -47,13 +47,13 @@ def ssh(
     Example: gpucost ssh vm3 -- hostname
     """
     from gpucost.remote.commands import ssh_argv, vm_name
-    from gpucost.remote.deploy import state_of
     from gpucost.remote.hostkeys import HostKeyStore
+    from gpucost.state import StateDir
 
     config = _config(config_file, deployment, provider)
     name = vm_name(vm)
     if forget_host_key:
-        HostKeyStore(state_of(config)).forget(name)
+        HostKeyStore(StateDir.of(config)).forget(name)
         err_console.print(f"forgot the pinned host key of {name}")
         return
     _exec(ssh_argv(config, name, list(ctx.args)))

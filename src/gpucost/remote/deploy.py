@@ -23,20 +23,14 @@ from gpucost.remote.plan import Artifacts, Secrets, build_plan
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
 from gpucost.remote.runner import StepResult, run_plan
 from gpucost.remote.ssh import SshConnection, Target, open_log
-from gpucost.state import StateDir
+from gpucost.state import SECRETS_FILE, StateDir
 
-SECRETS_FILE: Final = "secrets.json"
-INVENTORY_FILE: Final = "inventory.json"
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 KAFKA_FETCH: Final = scripts_dir() / "dev" / "kafka-fetch.sh"
 
 
 class ArtifactError(GpucostError):
     """Something this machine must build before the deploy could not be built."""
-
-
-def state_of(config: GpucostConfig) -> StateDir:
-    return StateDir(config.state_root, config.deployment)
 
 
 def load_secrets(state: StateDir, *, create: bool = True) -> Secrets:
@@ -64,10 +58,10 @@ def connect(
 ) -> SshConnection:
     """An SSH connection to one VM with the managed key, its pinned host key and
     its log file; generated passwords are masked in that log."""
-    state = state_of(config)
+    state = StateDir.of(config)
     state.ensure()
     target = Target.of(inventory.host(vm), config.private_key)
-    log = open_log(state.path / "logs" / f"{vm}.log")
+    log = open_log(state.log_file(vm))
     try:
         conn = SshConnection.connect(
             target,
@@ -166,12 +160,11 @@ def deploy(
     config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
 ) -> list[StepResult]:
     """Install and wire the four roles; safe to repeat, resumes after a failure."""
-    state = state_of(config)
+    state = StateDir.of(config)
     state.ensure()
-    # What `report`, `ssh` and `verify` reach the hosts by, whichever provider made them.
-    state.write_json(INVENTORY_FILE, inventory.model_dump(mode="json"))
+    state.write_inventory(inventory)
     secrets = load_secrets(state)
-    work = state.path / "artifacts"
+    work = state.artifacts
     artifacts = Artifacts(
         wheels=build_wheels(config, work / "wheels", progress),
         kafka_dist=kafka_dist(config, work, progress),

@@ -43,7 +43,6 @@ from gpucost.remote.providers.local_images import (
 )
 from gpucost.state import StateDir
 
-INVENTORY_FILE: Final = "inventory.json"
 BOOT_TIMEOUT_S: Final = 120.0
 _SAFE_NAME: Final = re.compile(r"^[A-Za-z0-9._-]+\.crt$")
 BOOTED: Final = frozenset({"running", "degraded"})
@@ -122,9 +121,7 @@ class LocalProvider:
                 self._ensure_trust(names.container(vm), certificates, progress)
         inventory = self.inventory(config)
         # A convenience for the SSH stage; `inventory()` always asks Docker.
-        StateDir(config.state_root, config.deployment).write_json(
-            INVENTORY_FILE, inventory.model_dump(mode="json")
-        )
+        StateDir.of(config).write_inventory(inventory)
         return inventory
 
     def inventory(self, config: GpucostConfig) -> Inventory:
@@ -185,7 +182,7 @@ class LocalProvider:
             removed.append(Resource("network", network))
         if config.local_remove_images:
             removed += self._remove_images(progress)
-        StateDir(config.state_root, dep).remove()
+        StateDir.of(config).remove()
         return removed
 
     # --- steps ------------------------------------------------------------
