@@ -20,7 +20,7 @@ from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
 import gpucost.remote.flows
-import gpucost.remote.plan
+import gpucost.remote.role_steps
 from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.remote.hostkeys import HostKeyStore
 from gpucost.report.source import read_report
@@ -39,7 +39,10 @@ def deployment(
     """State as `up` leaves it: inventory with vm2 = the sshd, the generated passwords."""
     parsed = parse_uri(mongo_namespace.uri)
     host, port = parsed["nodelist"][0]
-    if parsed["username"] != gpucost.remote.plan.APP_USER or host not in ("127.0.0.1", "localhost"):
+    if parsed["username"] != gpucost.remote.role_steps.APP_USER or host not in (
+        "127.0.0.1",
+        "localhost",
+    ):
         pytest.skip("the test database is not the local `gpucost` user's")
     # The deploy's MongoDB always listens on 27017; the test server may not.
     monkeypatch.setattr(gpucost.remote.flows, "MONGO_PORT", port)

@@ -14,7 +14,7 @@ from gpucost.inventory import VM_NAMES, Inventory, VmName
 from gpucost.remote import lifecycle
 from gpucost.remote.deploy import connect
 from gpucost.remote.hostkeys import HostKeyStore
-from gpucost.remote.plan import PRODUCER, producers_step
+from gpucost.remote.role_steps import PRODUCER, producers_step
 from gpucost.remote.runner import run_step
 from gpucost.remote.ssh import Connection, Result
 from gpucost.state import StateDir
@@ -105,8 +105,8 @@ def set_producers_rate(config: GpucostConfig, rate: float, replicas: int) -> str
     vm = config.vm_of("producers")
     conn = connect(config, inventory, vm)
     try:
-        stage_dir = conn.run("cd ~/.gpucost && pwd").stdout.strip()
-        return run_step(conn, step, stage_dir, {})
+        workdir = conn.run("cd ~/.gpucost && pwd").stdout.strip()
+        return run_step(conn, step, workdir, {})
     finally:
         conn.close()
 

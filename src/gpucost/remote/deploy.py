@@ -1,4 +1,4 @@
-"""The deploy stage of `up`: secrets, local artifacts, then the plan over SSH.
+"""The deploy over SSH, the second half of `up`: secrets, local artifacts, then each role's steps.
 
 `lifecycle.deploy` calls `deploy(config, inventory, progress)` once the
 provider made the hosts; so can any Python program.
@@ -19,9 +19,9 @@ from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory, VmName
 from gpucost.paths import scripts_dir
 from gpucost.remote.hostkeys import HostKeyStore
-from gpucost.remote.plan import Artifacts, Secrets, build_plan
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
-from gpucost.remote.runner import StepResult, run_plan
+from gpucost.remote.role_steps import Artifacts, Secrets, build_steps
+from gpucost.remote.runner import StepResult, run_steps
 from gpucost.remote.ssh import SshConnection, Target, open_log
 from gpucost.state import SECRETS_FILE, StateDir
 
@@ -169,11 +169,11 @@ def deploy(
         wheels=build_wheels(config, work / "wheels", progress),
         kafka_dist=kafka_dist(config, work, progress),
     )
-    plans = build_plan(config, inventory, secrets, artifacts)
+    steps = build_steps(config, inventory, secrets, artifacts)
     server = (
         "SecantusDB (a MongoDB-wire stand-in)"
         if config.mongodb.server == "secantusdb"
         else f"MongoDB {config.mongodb.version}"
     )
     progress(ProgressEvent("database", config.vm_of("mongodb"), "exists", server))
-    return run_plan(plans, lambda vm: connect(config, inventory, vm, notice=progress), progress)
+    return run_steps(steps, lambda vm: connect(config, inventory, vm, notice=progress), progress)

@@ -17,7 +17,7 @@ from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import Host, Inventory, Role, VmName
 from gpucost.remote.deploy import connect
 from gpucost.remote.flows import API_PORT
-from gpucost.remote.plan import PROCESSOR, PRODUCER
+from gpucost.remote.role_steps import PROCESSOR, PRODUCER
 from gpucost.state import SECRETS_FILE, StateDir
 
 Health = dict[str, str]
@@ -90,7 +90,7 @@ def _one(config: GpucostConfig, inventory: Inventory, host: Host) -> Health:
 
 
 def deployed(config: GpucostConfig) -> bool:
-    """Whether the deploy stage of `up` ran from here: it made the passwords.
+    """Whether the deploy over SSH ran from here: it made the passwords.
     (The providers write the inventory already; `--infra-only` hosts have no
     services to ask about, and are not contacted.)"""
     return StateDir.of(config).file(SECRETS_FILE).is_file()

@@ -20,8 +20,8 @@ from gpucost.inventory import Host, Inventory, VmName
 from gpucost.remote.commands import produce_once, running_inventory
 from gpucost.remote.deploy import connect
 from gpucost.remote.flows import ADMIN, API_PORT, MONGO_PORT, every_port, listening_ports
-from gpucost.remote.plan import allowed_sources
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
+from gpucost.remote.role_steps import allowed_sources
 from gpucost.remote.ssh import Connection, SshConnection, auth_methods, probe_port
 
 PROBED_PORTS: Final = every_port()

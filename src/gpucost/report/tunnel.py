@@ -21,10 +21,10 @@ CONNECT_RETRY_S: Final = 15.0
 
 
 def stored_credentials(state: StateDir, database: str, host: str) -> MongoCredentials:
-    """The application user's login, as the deploy stage generated and stored it."""
+    """The application user's login, as the deploy over SSH generated and stored it."""
     from gpucost.remote.deploy import load_secrets
     from gpucost.remote.flows import MONGO_PORT
-    from gpucost.remote.plan import APP_USER
+    from gpucost.remote.role_steps import APP_USER
 
     secrets = load_secrets(state, create=False)
     return MongoCredentials(
@@ -41,7 +41,7 @@ def deployment_uri(config: GpucostConfig) -> Iterator[str]:
     """A MongoDB URI for the deployment of `config`, valid inside the `with`.
 
     The inventory is the one the last `up` or `status` stored: a read needs no cloud
-    call. The SSH connection is the deploy stage's (managed key, pinned host key,
+    call. The SSH connection is the deploy's (managed key, pinned host key,
     passwords masked in the VM's log).
     """
     from gpucost.remote.deploy import connect

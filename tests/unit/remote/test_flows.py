@@ -10,8 +10,8 @@ import pytest
 
 from gpucost.inventory import DEFAULT_ROLES, ROLES
 from gpucost.remote.flows import ADMIN, FLOWS, LOOPBACK_ONLY, ZK_PORT, matrix
-from gpucost.remote.plan import allowed_sources
 from gpucost.remote.providers.aws_security import security_matrix
+from gpucost.remote.role_steps import allowed_sources
 from gpucost.remote.verify import PROBED_PORTS, expected_open
 from support.inventories import inventory
 

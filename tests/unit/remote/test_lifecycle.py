@@ -33,11 +33,11 @@ def test_up_hands_the_inventory_to_the_deployer(
 ) -> None:
     seen: list[Inventory] = []
 
-    def stage(cfg: GpucostConfig, inventory: Inventory, progress: Progress) -> None:
+    def deployer(cfg: GpucostConfig, inventory: Inventory, progress: Progress) -> None:
         progress(ProgressEvent("step", "noop", "created"))
         seen.append(inventory)
 
-    lifecycle.use_deployer(stage)
+    lifecycle.use_deployer(deployer)
     inventory = lifecycle.up(config)
     assert seen == [inventory]
     assert inventory.running

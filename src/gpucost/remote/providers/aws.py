@@ -176,7 +176,7 @@ class AwsProvider:
             key_name=key_name,
             hosts=to_hosts(config, instances),
         )
-        # A convenience for the SSH stage; `inventory()` always asks AWS.
+        # A convenience for the deploy over SSH; `inventory()` always asks AWS.
         state.write_inventory(inventory)
         return inventory
 

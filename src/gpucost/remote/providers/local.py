@@ -3,7 +3,7 @@
 Each host is a Docker container booted with /sbin/init from a Debian image
 built here (no registry), on a user-defined network with a fixed IP, running
 sshd with its own host keys and an admin user that holds the deployment's key,
-as a fresh cloud VM does after cloud-init. The SSH stage then runs exactly the
+as a fresh cloud VM does after cloud-init. The deploy over SSH then runs exactly the
 steps it runs on AWS. Everything carries the label `gpucost.deployment`, so
 `destroy` finds it without local state.
 """
@@ -120,7 +120,7 @@ class LocalProvider:
             if certificates:
                 self._ensure_trust(names.container(vm), certificates, progress)
         inventory = self.inventory(config)
-        # A convenience for the SSH stage; `inventory()` always asks Docker.
+        # A convenience for the deploy over SSH; `inventory()` always asks Docker.
         StateDir.of(config).write_inventory(inventory)
         return inventory
 
@@ -285,7 +285,7 @@ class LocalProvider:
         )
 
     def _host_key_fingerprints(self, container: str) -> tuple[str, ...]:
-        # Read over `docker exec`, a channel we trust: the SSH stage then checks
+        # Read over `docker exec`, a channel we trust: the deploy over SSH then checks
         # the key sshd offers against these, as it does with AWS's console output.
         result = self._docker.run(
             cmd.exec_script(container, "cat /etc/ssh/ssh_host_*_key.pub"), check=False

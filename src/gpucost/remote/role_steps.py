@@ -1,4 +1,5 @@
-"""The ordered steps for an Inventory and its settings: pure, no SSH, no I/O.
+"""Each role's install steps, in order, for an Inventory and its settings: pure, no SSH,
+no I/O.
 
 Everything a step needs from elsewhere arrives as arguments: the generated
 passwords (`Secrets`) and the files built on this machine (`Artifacts`).
@@ -16,7 +17,7 @@ from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError
 from gpucost.inventory import Host, Inventory, Role, VmName
 from gpucost.remote.flows import ADMIN, API_PORT, KAFKA_PORT, MONGO_PORT, ingress
-from gpucost.remote.steps import HostPlan, Step, Upload
+from gpucost.remote.steps import HostSteps, Step, Upload
 
 TOPICS: Final = ("token_usage", "token_usage.dlq")
 PROCESSOR: Final = "gpucost-processor"
@@ -25,7 +26,7 @@ APP_USER: Final = "gpucost"
 ADMIN_USER: Final = "admin"
 
 
-class PlanError(GpucostError):
+class InventoryNotReady(GpucostError):
     """The inventory cannot be deployed as it is."""
 
 
@@ -72,7 +73,7 @@ _ROLES: Final[tuple[Role, ...]] = ("kafka-zk", "mongodb", "processor", "producer
 
 def _private_ip(host: Host) -> str:
     if not host.private_ip:
-        raise PlanError(f"{host.name} has no private IP", hint="run `gpucost up` again")
+        raise InventoryNotReady(f"{host.name} has no private IP", hint="run `gpucost up` again")
     return host.private_ip
 
 
@@ -97,7 +98,7 @@ def common_steps(inventory: Inventory, config: GpucostConfig, host: Host) -> tup
         Step(
             name="boot",
             roles=_ROLES,
-            stage="prepare",
+            wave="prepare",
             script="wait-boot.sh",
             summary="wait for cloud-init and the dpkg lock",
             check="! command -v cloud-init >/dev/null "
@@ -106,7 +107,7 @@ def common_steps(inventory: Inventory, config: GpucostConfig, host: Host) -> tup
         Step(
             name="harden",
             roles=_ROLES,
-            stage="prepare",
+            wave="prepare",
             script="harden.sh",
             summary="sshd key-only, ufw deny incoming + the port matrix",
             # The provider may know better where the admin comes from (local: the
@@ -293,13 +294,13 @@ def producers_step(inventory: Inventory, config: GpucostConfig) -> Step:
     )
 
 
-def build_plan(
+def build_steps(
     config: GpucostConfig, inventory: Inventory, secrets: Secrets, artifacts: Artifacts
-) -> tuple[HostPlan, ...]:
+) -> tuple[HostSteps, ...]:
     """Every host's steps in order; the runner adds the order across hosts."""
     missing = [h.name for h in inventory.hosts if h.state != "running"]
     if missing or len(inventory.hosts) != len(_ROLES):
-        raise PlanError(
+        raise InventoryNotReady(
             f"not every VM is running ({', '.join(missing) or 'some are absent'})",
             hint="run `gpucost up` (or `gpucost status` to see them)",
         )
@@ -316,6 +317,6 @@ def build_plan(
         ),
     }
     return tuple(
-        HostPlan(h.name, h.role, common_steps(inventory, config, h) + role_steps[h.role])
+        HostSteps(h.name, h.role, common_steps(inventory, config, h) + role_steps[h.role])
         for h in inventory.hosts
     )
