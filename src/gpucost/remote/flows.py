@@ -1,7 +1,7 @@
 """The port matrix: which role may open a TCP connection to which, on what port.
 
 `FLOWS` is the one definition. The AWS security groups
-(`providers/aws_security.py`), the ufw rules pushed to each host (`plan.allowed_sources`),
+(`providers/aws_security.py`), the ufw rules pushed to each host (`role_steps.allowed_sources`),
 what `gpucost verify` expects to find open (`verify.py`) and the table in
 docs/architecture.md are all read from it (tests/unit/remote/test_flows.py checks
 they agree). A new role's traffic is one more line in `FLOWS`.
