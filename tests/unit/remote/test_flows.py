@@ -79,12 +79,18 @@ def documented_matrix() -> set[Triple]:
     role_of_vm = dict(DEFAULT_ROLES)
 
     def party(cell: str) -> str:
+        """ "admin CIDR", "vm1 kafka-zk" (a VM and its default role) or a bare role
+        (for roles on hosts beyond the four VMs)."""
         cell = cell.strip()
         if cell.startswith("admin"):
             return ADMIN
-        vm = cell.split()[0]
-        assert role_of_vm[vm] in cell, f"{cell!r}: {vm} is {role_of_vm[vm]} by default"  # type: ignore[index]
-        return role_of_vm[vm]  # type: ignore[index]
+        first = cell.split()[0]
+        if first not in role_of_vm:
+            assert first in ROLES, f"{cell!r} names neither a VM nor a role"
+            return first
+        role = role_of_vm[first]
+        assert role in cell, f"{cell!r}: {first} is {role} by default"
+        return role
 
     sources = [party(c) for c in header.strip("|").split("|")[1:]]
     found: set[Triple] = set()
