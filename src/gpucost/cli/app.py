@@ -38,7 +38,9 @@ def _register() -> None:
     # One line per module: add yours below.
     import gpucost.cli.down
     import gpucost.cli.init
-    import gpucost.cli.remote_ops
+    import gpucost.cli.logs
+    import gpucost.cli.produce
+    import gpucost.cli.ssh
     import gpucost.cli.status
     import gpucost.cli.up
     import gpucost.cli.verify  # noqa: F401

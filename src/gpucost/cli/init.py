@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gpucost.cli.app import app
-from gpucost.cli.infra_common import (
+from gpucost.cli.options import (
     AdminCidrOpt,
     DeploymentOpt,
     InstanceTypeOpt,

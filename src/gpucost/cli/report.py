@@ -46,7 +46,7 @@ def _database_uri(deployment: str | None, config_file: Path | None) -> Iterator[
         yield uri
         return
     config = load_config(config_file, deployment=deployment)
-    state = StateDir(config.state_root, config.deployment)
+    state = StateDir.of(config)
     if not state.exists():
         raise ConfigError(
             f"MONGODB_URI is not set and there is no deployment in {state.path}",

@@ -9,15 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from gpucost.cli.app import app
-from gpucost.cli.infra_common import (
-    ConfigOpt,
-    DeploymentOpt,
-    JsonOpt,
-    LiveProgress,
-    ProviderOpt,
-    print_json,
-)
+from gpucost.cli.options import ConfigOpt, DeploymentOpt, JsonOpt, ProviderOpt
 from gpucost.cli.output import console, err_console
+from gpucost.cli.render import LiveProgress, print_json
 from gpucost.config.settings import load_config
 from gpucost.errors import ExitStatus
 

@@ -12,11 +12,12 @@ from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError, InputError
 from gpucost.inventory import VM_NAMES, Inventory, VmName
 from gpucost.remote import lifecycle
-from gpucost.remote.deploy import connect, state_of
+from gpucost.remote.deploy import connect
 from gpucost.remote.hostkeys import HostKeyStore
-from gpucost.remote.plan import PRODUCER, producers_step
+from gpucost.remote.role_steps import PRODUCER, producers_step
 from gpucost.remote.runner import run_step
 from gpucost.remote.ssh import Connection, Result
+from gpucost.state import StateDir
 
 SERVICES: Final = {
     "processor": "docker logs {follow} --tail 200 gpucost-processor",
@@ -61,7 +62,7 @@ def ssh_argv(config: GpucostConfig, vm: VmName, command: Sequence[str] = ()) -> 
     pinned host key (pinned now through paramiko if this is the first visit)."""
     inventory = running_inventory(config)
     host = inventory.host(vm)
-    store = HostKeyStore(state_of(config))
+    store = HostKeyStore(StateDir.of(config))
     if store.get(vm) is None:
         connect(config, inventory, vm, retry_for=30).close()
     known = store.write_known_hosts([(vm, host.ssh_port)])
@@ -104,8 +105,8 @@ def set_producers_rate(config: GpucostConfig, rate: float, replicas: int) -> str
     vm = config.vm_of("producers")
     conn = connect(config, inventory, vm)
     try:
-        stage_dir = conn.run("cd ~/.gpucost && pwd").stdout.strip()
-        return run_step(conn, step, stage_dir, {})
+        workdir = conn.run("cd ~/.gpucost && pwd").stdout.strip()
+        return run_step(conn, step, workdir, {})
     finally:
         conn.close()
 

@@ -1,4 +1,4 @@
-"""The deploy stage of `up`: secrets, local artifacts, then the plan over SSH.
+"""The deploy over SSH, the second half of `up`: secrets, local artifacts, then each role's steps.
 
 `lifecycle.deploy` calls `deploy(config, inventory, progress)` once the
 provider made the hosts; so can any Python program.
@@ -19,24 +19,18 @@ from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory, VmName
 from gpucost.paths import scripts_dir
 from gpucost.remote.hostkeys import HostKeyStore
-from gpucost.remote.plan import Artifacts, Secrets, build_plan
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
-from gpucost.remote.runner import StepResult, run_plan
+from gpucost.remote.role_steps import Artifacts, Secrets, build_steps
+from gpucost.remote.runner import StepResult, run_steps
 from gpucost.remote.ssh import SshConnection, Target, open_log
-from gpucost.state import StateDir
+from gpucost.state import SECRETS_FILE, StateDir
 
-SECRETS_FILE: Final = "secrets.json"
-INVENTORY_FILE: Final = "inventory.json"
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 KAFKA_FETCH: Final = scripts_dir() / "dev" / "kafka-fetch.sh"
 
 
 class ArtifactError(GpucostError):
     """Something this machine must build before the deploy could not be built."""
-
-
-def state_of(config: GpucostConfig) -> StateDir:
-    return StateDir(config.state_root, config.deployment)
 
 
 def load_secrets(state: StateDir, *, create: bool = True) -> Secrets:
@@ -64,10 +58,10 @@ def connect(
 ) -> SshConnection:
     """An SSH connection to one VM with the managed key, its pinned host key and
     its log file; generated passwords are masked in that log."""
-    state = state_of(config)
+    state = StateDir.of(config)
     state.ensure()
     target = Target.of(inventory.host(vm), config.private_key)
-    log = open_log(state.path / "logs" / f"{vm}.log")
+    log = open_log(state.log_file(vm))
     try:
         conn = SshConnection.connect(
             target,
@@ -166,21 +160,20 @@ def deploy(
     config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
 ) -> list[StepResult]:
     """Install and wire the four roles; safe to repeat, resumes after a failure."""
-    state = state_of(config)
+    state = StateDir.of(config)
     state.ensure()
-    # What `report`, `ssh` and `verify` reach the hosts by, whichever provider made them.
-    state.write_json(INVENTORY_FILE, inventory.model_dump(mode="json"))
+    state.write_inventory(inventory)
     secrets = load_secrets(state)
-    work = state.path / "artifacts"
+    work = state.artifacts
     artifacts = Artifacts(
         wheels=build_wheels(config, work / "wheels", progress),
         kafka_dist=kafka_dist(config, work, progress),
     )
-    plans = build_plan(config, inventory, secrets, artifacts)
+    steps = build_steps(config, inventory, secrets, artifacts)
     server = (
         "SecantusDB (a MongoDB-wire stand-in)"
         if config.mongodb.server == "secantusdb"
         else f"MongoDB {config.mongodb.version}"
     )
     progress(ProgressEvent("database", config.vm_of("mongodb"), "exists", server))
-    return run_plan(plans, lambda vm: connect(config, inventory, vm, notice=progress), progress)
+    return run_steps(steps, lambda vm: connect(config, inventory, vm, notice=progress), progress)

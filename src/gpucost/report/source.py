@@ -171,7 +171,7 @@ class PortForwarder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class MongoCredentials:
-    """The report's login on a deployment's MongoDB, as the deploy stage stored it."""
+    """The report's login on a deployment's MongoDB, as the deploy over SSH stored it."""
 
     username: str
     password: str

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from gpucost.costmath import ratio, sum_all, sum_known, window_price
 from gpucost.errors import GpucostError
 
 Doc = dict[str, Any]
@@ -51,15 +52,15 @@ class Row:
 
     @property
     def usd_per_million_tokens(self) -> float | None:
-        return _ratio(self.cost_usd * 1e6, self.total_tokens)
+        return ratio(self.cost_usd * 1e6, self.total_tokens)
 
     @property
     def usd_per_million_output_tokens(self) -> float | None:
-        return _ratio(self.cost_usd * 1e6, self.completion_tokens)
+        return ratio(self.cost_usd * 1e6, self.completion_tokens)
 
     @property
     def joules_per_token(self) -> float | None:
-        return _ratio(self.energy_j, self.total_tokens)
+        return ratio(self.energy_j, self.total_tokens)
 
     def to_dict(self) -> Doc:
         return {
@@ -102,13 +103,6 @@ class Report:
         }
 
 
-def _ratio(numerator: float | None, divisor: float) -> float | None:
-    if numerator is None or divisor == 0:
-        return None
-    value = numerator / divisor
-    return value if math.isfinite(value) else None
-
-
 def number(value: Any) -> float | None:
     """A stored reading as a finite float; None for missing, null or NaN (never 0)."""
     if value is None or isinstance(value, bool):
@@ -123,7 +117,7 @@ def number(value: Any) -> float | None:
 def stored_window_cost(window: Doc, price_per_hour_usd: float | None = None) -> float:
     """The window's cost: stored, or at the what-if price."""
     if price_per_hour_usd is not None:
-        return price_per_hour_usd * float(window["window_s"]) / 3600
+        return window_price(price_per_hour_usd, float(window["window_s"]))
     return number(window.get("cost_usd")) or 0.0
 
 
@@ -136,18 +130,6 @@ def _weighted_mean(pairs: Iterable[tuple[float | None, float]]) -> float | None:
     known = [(v, w) for v, w in pairs if v is not None and w > 0]
     weight = math.fsum(w for _, w in known)
     return math.fsum(v * w for v, w in known) / weight if weight else None
-
-
-def _sum_known(values: Sequence[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return math.fsum(known) if known else None
-
-
-def _sum_all(values: Sequence[float | None]) -> float | None:
-    """None unless every value is known: a partial energy sum would mislead."""
-    if not values or any(v is None for v in values):
-        return None
-    return math.fsum(v for v in values if v is not None)
 
 
 # ---- per GPU -------------------------------------------------------------------------
@@ -166,9 +148,9 @@ def summarize_windows(key: str, windows: Sequence[Doc], price: float | None = No
         total_tokens=sum(tokens),
         completion_tokens=sum(int(w.get("completion_tokens") or 0) for w in windows),
         cost_usd=math.fsum(costs),
-        busy_cost_usd=_sum_known([_busy(w, c) for w, c in zip(windows, costs, strict=True)]),
+        busy_cost_usd=sum_known([_busy(w, c) for w, c in zip(windows, costs, strict=True)]),
         allocated_cost_usd=math.fsum(c for c, t in zip(costs, tokens, strict=True) if t),
-        energy_j=_sum_all([number(w.get("energy_j")) for w in windows]),
+        energy_j=sum_all([number(w.get("energy_j")) for w in windows]),
         mean_power_w=_weighted_mean(
             (number(w.get("mean_power_w")), s) for w, s in zip(windows, seconds, strict=True)
         ),
@@ -270,9 +252,9 @@ def _model_row(
         total_tokens=sum(s.total_tokens for s, _, _ in parts),
         completion_tokens=sum(s.completion_tokens for s, _, _ in parts),
         cost_usd=cost,
-        busy_cost_usd=_sum_known(busy),
+        busy_cost_usd=sum_known(busy),
         allocated_cost_usd=cost,
-        energy_j=_sum_all(energy),
+        energy_j=sum_all(energy),
         mean_power_w=_weighted_mean(power),
         mean_gpu_util_pct=_weighted_mean(util),
     )
@@ -289,9 +271,9 @@ def total_of(rows: Sequence[Row], key: str = "all") -> Row:
         total_tokens=sum(r.total_tokens for r in rows),
         completion_tokens=sum(r.completion_tokens for r in rows),
         cost_usd=math.fsum(r.cost_usd for r in rows),
-        busy_cost_usd=_sum_known([r.busy_cost_usd for r in rows]),
+        busy_cost_usd=sum_known([r.busy_cost_usd for r in rows]),
         allocated_cost_usd=math.fsum(r.allocated_cost_usd for r in rows),
-        energy_j=_sum_all([r.energy_j for r in rows]),
+        energy_j=sum_all([r.energy_j for r in rows]),
         mean_power_w=_weighted_mean((r.mean_power_w, r.gpu_hours) for r in rows),
         mean_gpu_util_pct=_weighted_mean((r.mean_gpu_util_pct, r.gpu_hours) for r in rows),
     )

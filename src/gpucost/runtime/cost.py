@@ -14,6 +14,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from gpucost.costmath import mean as _mean
+from gpucost.costmath import ratio as _ratio
+from gpucost.costmath import window_price
 from gpucost.runtime.energy import CumulativeEnergy
 from gpucost.runtime.samples import GpuSample
 
@@ -112,16 +115,6 @@ class WindowCost:
         return asdict(self)
 
 
-def _ratio(numerator: float | None, divisor: float) -> float | None:
-    if numerator is None or divisor == 0:
-        return None
-    return numerator / divisor
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
-
-
 def check_rates(
     window_s: float, price_per_hour_usd: float, electricity_usd_per_kwh: float | None
 ) -> None:
@@ -170,7 +163,7 @@ def cost_of_window(
         else None
     )
 
-    cost = price_per_hour_usd * window_s / 3600
+    cost = window_price(price_per_hour_usd, window_s)
     total = tokens.total_tokens
     output = tokens.completion_tokens
     sources = Counter(s.source for s in inside).most_common(1)

@@ -145,14 +145,21 @@ def test_up_asks_first(
     assert leftovers(ec2, "test") == []
 
 
-def test_up_without_infra_only_says_the_deploy_is_missing(
+def test_up_hands_the_hosts_to_the_deploy_and_reports_its_failure(
     monkeypatch: pytest.MonkeyPatch, use_provider: AwsProvider, up_args: Callable[..., list[str]]
 ) -> None:
-    # The CLI plugs the SSH deploy in; without it, `up` stops after the hosts.
-    monkeypatch.setattr("gpucost.remote.lifecycle._deploy_stage", None)
+    # The library's own deploy runs after the hosts (no SSH here: it fails as a
+    # deploy that cannot reach a VM would), and the inventory is still shown.
+    from gpucost.errors import GpucostError
+    from gpucost.remote import deploy
+
+    def unreachable(*_: object) -> None:
+        raise GpucostError("cannot reach vm1 over SSH", hint="check --admin-cidr")
+
+    monkeypatch.setattr(deploy, "deploy", unreachable)
     out = gpucost(monkeypatch, *up_args("--yes"))
-    assert_one_line_error(out, "deploy over SSH is not available yet", "--infra-only")
-    assert out.stdout.count("running") == 4  # the inventory is still shown
+    assert_one_line_error(out, "cannot reach vm1 over SSH", "--admin-cidr")
+    assert out.stdout.count("running") == 4
 
 
 def test_local_provider_checks_the_key_before_docker(
