@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
 from gpucost.cli.infra_common import (
     ConfigOpt,
     DeploymentOpt,
@@ -23,7 +22,6 @@ from gpucost.cli.output import console, err_console
 from gpucost.remote import lifecycle
 
 
-@app.command()
 def down(
     config_file: ConfigOpt = None,
     deployment: DeploymentOpt = None,

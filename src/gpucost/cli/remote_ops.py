@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
 from gpucost.cli.infra_common import ConfigOpt, DeploymentOpt, JsonOpt, ProviderOpt, print_json
 from gpucost.cli.output import console, err_console
 from gpucost.config.settings import GpucostConfig, load_config
@@ -44,7 +43,6 @@ def _exec(argv: list[str]) -> None:
     os.execvp(argv[0], argv)  # noqa: S606 - the user's own ssh, with a fixed argv
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def ssh(
     ctx: typer.Context,
     vm: VmArg,
@@ -73,7 +71,6 @@ def ssh(
     _exec(ssh_argv(config, name, list(ctx.args)))
 
 
-@app.command()
 def logs(
     vm: VmArg,
     config_file: ConfigOpt = None,
@@ -95,7 +92,6 @@ def logs(
     _exec(logs_argv(config, vm_name(vm), service, follow))
 
 
-@app.command()
 def produce(
     rate: Annotated[float, typer.Option(help="Events per second, per producer.", min=0.001)] = 50,
     duration: Annotated[
