@@ -21,7 +21,7 @@ prereqs:
 prereqs-test:
 	scripts/dev/prereqs.sh --test
 
-services: venv prereqs
+services: prereqs venv
 	scripts/dev/services.sh start
 
 services-stop:
@@ -33,7 +33,7 @@ unit: venv
 # The unit ring once in a random order (the seed is printed; rerun a failure with
 # `-p randomly --randomly-seed=N`), the other rings in their fixed order, then
 # the wheel as a new user gets it.
-test: venv prereqs-test services
+test: prereqs-test venv services
 	$(PY) -m pytest -m unit -p randomly
 	$(PY) -m pytest -q -m "not unit"
 	scripts/dev/wheel-check.sh
@@ -50,7 +50,7 @@ bench: venv services
 	$(PY) benchmarks/pipeline.py --events 100000
 	$(PY) benchmarks/producer_rate.py --bootstrap 127.0.0.1:9092 --pacing
 
-demo: venv prereqs
+demo: prereqs venv
 	scripts/dev/demo.sh
 
 clean: services-stop
