@@ -94,12 +94,14 @@ main() {
         log "all there: Python >= $PYTHON_MIN with venv, Java >= $JAVA_MIN, Maven, cargo >= $RUST_MIN$tests"
         return 0
     fi
-    local command="apt-get update && apt-get install -y ${missing[*]}"
+    local command="apt-get update && apt-get install -y ${missing[*]}" named
+    named="$(printf '%s, ' "${what[@]}")"
+    named="${named%, }"
     if ((EUID != 0)); then
-        log "missing: ${what[*]}; as root run: $command"
+        log "missing: $named; as root run: $command"
         exit 1
     fi
-    log "missing: ${what[*]}; installing: ${missing[*]}"
+    log "missing: $named; installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
