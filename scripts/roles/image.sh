@@ -24,14 +24,19 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 fi
 
 compgen -G "$WORKDIR/wheels/gpucost-*.whl" >/dev/null || die "no gpucost wheel uploaded"
+[[ -f "$WORKDIR/wheels/requirements-runtime.txt" ]] || die "no requirements-runtime.txt uploaded"
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 cp -r "$WORKDIR/wheels" "$context/wheels"
 cat >"$context/Dockerfile" <<EOF_DOCKERFILE
 FROM $BASE_IMAGE
 COPY wheels /tmp/wheels
-# --no-index: only the uploaded wheels, so the build needs no package index.
-RUN python3 -m pip install --no-cache-dir --no-index --find-links /tmp/wheels gpucost \\
+# --no-index: only the uploaded wheels, so the build needs no package index. The
+# runtime's requirements first, then gpucost without its own: the CLI's SSH, AWS and
+# PNG packages stay out of the image.
+RUN python3 -m pip install --no-cache-dir --no-index --find-links /tmp/wheels \\
+        -r /tmp/wheels/requirements-runtime.txt \\
+    && python3 -m pip install --no-cache-dir --no-index --no-deps --find-links /tmp/wheels gpucost \\
     && rm -rf /tmp/wheels \\
     && (id -u gpucost >/dev/null 2>&1 || useradd --system --no-create-home gpucost)
 USER gpucost

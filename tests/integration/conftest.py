@@ -19,6 +19,7 @@ from pymongo import MongoClient
 from gpucost.runtime.kafka import ensure_topics
 from support.pipeline import Pipeline, free_port
 from support.sshd import SSHD, Sshd
+from support.tools import require_tool
 
 COLLECTIONS = ("token_usage", "gpu_metrics", "pending_windows")
 
@@ -26,8 +27,7 @@ COLLECTIONS = ("token_usage", "gpu_metrics", "pending_windows")
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[Sshd]:
     """A real sshd on loopback, for the SSH layer and the report's tunnel."""
-    if not SSHD.exists():
-        pytest.skip("no /usr/sbin/sshd: apt-get install -y openssh-server")
+    require_tool("sshd", "apt-get install -y openssh-server", path=SSHD)
     server = Sshd(tmp_path / "sshd", user=getpass.getuser())
     server.start()
     yield server

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
 from gpucost.cli.options import (
     ConfigOpt,
     DeploymentOpt,
@@ -21,7 +20,6 @@ from gpucost.cli.render import LiveProgress, print_json, removed_table
 from gpucost.remote import lifecycle
 
 
-@app.command()
 def down(
     config_file: ConfigOpt = None,
     deployment: DeploymentOpt = None,

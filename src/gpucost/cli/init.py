@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
 from gpucost.cli.options import (
     AdminCidrOpt,
     DeploymentOpt,
@@ -25,7 +24,6 @@ from gpucost.config.settings import DEFAULT_CONFIG_FILE
 from gpucost.errors import GpucostError
 
 
-@app.command()
 def init(
     path: Annotated[Path, typer.Option("--path", help="Where to write the file.")] = (
         DEFAULT_CONFIG_FILE

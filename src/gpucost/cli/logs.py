@@ -6,13 +6,11 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
 from gpucost.cli.options import ConfigOpt, DeploymentOpt, ProviderOpt, VmArg
 from gpucost.cli.ssh import hand_over
 from gpucost.config.settings import load_config
 
 
-@app.command()
 def logs(
     vm: VmArg,
     config_file: ConfigOpt = None,

@@ -7,14 +7,12 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
 from gpucost.cli.options import ConfigOpt, DeploymentOpt, JsonOpt, ProviderOpt
 from gpucost.cli.output import console
 from gpucost.cli.render import print_json
 from gpucost.config.settings import load_config
 
 
-@app.command()
 def produce(
     rate: Annotated[float, typer.Option(help="Events per second, per producer.", min=0.001)] = 50,
     duration: Annotated[

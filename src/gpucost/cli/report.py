@@ -16,7 +16,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gpucost.cli.app import app
 from gpucost.cli.output import console, err_console
 from gpucost.config.settings import load_config
 from gpucost.errors import ConfigError
@@ -134,7 +133,6 @@ def _table(report: Report, since: str) -> Table:
     return table
 
 
-@app.command()
 def report(
     since: Annotated[str, typer.Option(help="How far back: 90s, 15m, 1h, 2d.")] = "1h",
     by: Annotated[str, typer.Option(help="One row per gpu or per model.")] = "gpu",

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
 from gpucost.cli.options import ConfigOpt, DeploymentOpt, ProviderOpt, VmArg
 from gpucost.cli.output import err_console
 from gpucost.config.settings import load_config
@@ -23,7 +22,6 @@ def hand_over(argv: list[str]) -> None:
     os.execvp(argv[0], argv)  # noqa: S606 - the user's own ssh, with a fixed argv
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def ssh(
     ctx: typer.Context,
     vm: VmArg,

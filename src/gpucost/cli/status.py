@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpucost.cli.app import app
 from gpucost.cli.options import (
     ConfigOpt,
     DeploymentOpt,
@@ -22,7 +21,6 @@ from gpucost.cli.render import inventory_table, print_json
 from gpucost.remote import lifecycle
 
 
-@app.command()
 def status(
     config_file: ConfigOpt = None,
     deployment: DeploymentOpt = None,

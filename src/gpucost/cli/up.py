@@ -7,7 +7,6 @@ from typing import Annotated
 import click
 import typer
 
-from gpucost.cli.app import app
 from gpucost.cli.options import (
     AdminCidrOpt,
     ConfigOpt,
@@ -29,7 +28,6 @@ from gpucost.remote import lifecycle
 from gpucost.remote.providers import ADMIN_ACCESS
 
 
-@app.command()
 def up(
     config_file: ConfigOpt = None,
     deployment: DeploymentOpt = None,

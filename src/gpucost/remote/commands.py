@@ -111,6 +111,15 @@ def set_producers_rate(config: GpucostConfig, rate: float, replicas: int) -> str
         conn.close()
 
 
+def one_off_mark(vm: str, replica: int, replicas: int, mark: str | None) -> str:
+    """The `producer` field of one one-off producer's events. Inside a container the
+    producer's pid is always 1, so its default name would be the same for every
+    replica: each gets its own. A caller's mark is kept as given for one replica."""
+    if mark is None:
+        return f"gpucost-producer@{vm}:once-{replica + 1}"
+    return mark if replicas == 1 else f"{mark}-{replica + 1}"
+
+
 def produce_once(
     conn: Connection,
     image: str,
@@ -128,16 +137,15 @@ def produce_once(
         flags += ["--count", str(count)]
     if duration is not None:
         flags += ["--duration", repr(duration)]
-    if mark is not None:
-        flags += ["--mark", mark]
-    line = (
+    prefix = (
         f"docker run --rm --network host --env-file /etc/gpucost/producer.env {shlex.quote(image)} "
         f"{PRODUCER} " + " ".join(shlex.quote(f) for f in flags)
     )
     limit = (duration or 0) + (count or 0) / rate + 120
 
-    def one(_: int) -> Result:
-        return conn.run(line, sudo=True, timeout=limit)
+    def one(replica: int) -> Result:
+        name = one_off_mark(conn.vm, replica, replicas, mark)
+        return conn.run(f"{prefix} --mark {shlex.quote(name)}", sudo=True, timeout=limit)
 
     with ThreadPoolExecutor(max_workers=replicas) as pool:
         results = list(pool.map(one, range(replicas)))

@@ -6,11 +6,14 @@ provider made the hosts; so can any Python program.
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
+import re
 import secrets as random_secrets
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 from typing import Final
 
@@ -27,6 +30,11 @@ from gpucost.state import SECRETS_FILE, StateDir
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 KAFKA_FETCH: Final = scripts_dir() / "dev" / "kafka-fetch.sh"
+CLI_ONLY: Final = frozenset({"paramiko", "boto3", "matplotlib"})
+"""gpucost's dependencies that only the CLI imports (SSH, AWS, PNG): `pip install
+gpucost` brings them, the container image leaves them and theirs out."""
+RUNTIME_REQUIREMENTS: Final = "requirements-runtime.txt"
+"""Uploaded beside the wheels: what image.sh installs before gpucost itself."""
 
 
 class ArtifactError(GpucostError):
@@ -98,11 +106,13 @@ def build_wheels(
     if own.returncode != 0:
         raise ArtifactError(f"cannot build the gpucost wheel: {own.stderr.strip()[-500:]}")
     wheel = max(out.glob("gpucost-*.whl"), key=lambda p: p.stat().st_mtime)
+    requirements = out / RUNTIME_REQUIREMENTS
+    requirements.write_text("".join(f"{r}\n" for r in runtime_requirements(wheel)))
     deps = subprocess.run(
         [*pip, "download", "-d", str(out), "--only-binary=:all:",
          "--python-version", config.images.python, "--implementation", "cp",
          "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
-         "--platform", "manylinux2014_x86_64", "--platform", "any", str(wheel)],
+         "--platform", "manylinux2014_x86_64", "--platform", "any", "-r", str(requirements)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if deps.returncode != 0:
@@ -112,18 +122,34 @@ def build_wheels(
             hint="this machine needs a package index (or a pip cache) once; "
             "set images.python to the base image's Python",
         )
-    wheels = tuple(sorted(out.glob("*.whl")))
+    wheels = (*sorted(out.glob("*.whl")), requirements)
     # The wheels are reproducible: the same sources give the same bytes, and
     # only a change here is reported as one (and reruns the image steps).
     action = "exists" if _digests(out) == before else "created"
-    progress(ProgressEvent("wheels", str(out), action, f"{len(wheels)} wheels"))
+    progress(ProgressEvent("wheels", str(out), action, f"{len(wheels) - 1} wheels"))
     return wheels
 
 
+def runtime_requirements(wheel: Path) -> list[str]:
+    """The wheel's own requirements (no extras') less the CLI's: what the runtime needs."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(archive.read(name).decode())
+    kept = []
+    for requirement in metadata.get_all("Requires-Dist") or []:
+        spec, _, marker = requirement.partition(";")
+        if "extra" in marker:
+            continue
+        project = re.match(r"[A-Za-z0-9._-]+", spec.strip())
+        if project is None or project.group(0).lower() in CLI_ONLY:
+            continue
+        kept.append(requirement.strip())
+    return kept
+
+
 def _digests(folder: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.whl"))
-    }
+    files = [*folder.glob("*.whl"), *folder.glob(RUNTIME_REQUIREMENTS)]
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(files)}
 
 
 def kafka_dist(config: GpucostConfig, work: Path, progress: Progress = no_progress) -> Path | None:

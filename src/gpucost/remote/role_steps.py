@@ -223,6 +223,8 @@ def image_steps(config: GpucostConfig, artifacts: Artifacts, role: Role) -> tupl
     if images.base_archive is not None:
         uploads += (Upload("base-image.tar.gz", local=images.base_archive),)
     image = shlex.quote(images.name)
+    # The wheels travel with their requirements file (deploy.RUNTIME_REQUIREMENTS).
+    wheel_count = sum(w.suffix == ".whl" for w in artifacts.wheels)
     return (
         Step(
             "docker",
@@ -237,7 +239,7 @@ def image_steps(config: GpucostConfig, artifacts: Artifacts, role: Role) -> tupl
             (role,),
             "prepare",
             "image.sh",
-            f"build {images.name} FROM {images.base} from {len(artifacts.wheels)} wheels",
+            f"build {images.name} FROM {images.base} from {wheel_count} wheels",
             env=(
                 ("IMAGE", images.name),
                 ("BASE_IMAGE", images.base),

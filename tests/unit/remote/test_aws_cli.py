@@ -5,40 +5,18 @@ line and exit 1."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from gpucost.cli.app import app
-from gpucost.cli.output import run_guarded
 from gpucost.remote.providers.aws import AwsProvider
 from gpucost.remote.providers.aws_tags import leftovers
 from support.aws_moto import ADMIN, REGION, Calls, client_error
+from support.cli import Outcome, gpucost
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def gpucost(monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str | None = None) -> Outcome:
-    """Run the CLI as `main()` does, `run_guarded` included."""
-    monkeypatch.setattr(sys, "argv", ["gpucost", *args])
-    with CliRunner().isolation(input=stdin, env={"COLUMNS": "200"}) as (stdout, stderr, _):
-        try:
-            code = run_guarded(app)
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        return Outcome(code, stdout.getvalue().decode(), stderr.getvalue().decode())
 
 
 @pytest.fixture
