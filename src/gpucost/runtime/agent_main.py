@@ -29,6 +29,7 @@ from gpucost.runtime.logs import configure_json_logging
 from gpucost.runtime.sample_buffer import SampleBuffer
 
 log = logging.getLogger("gpucost.agent")
+KAFKA_LOGGER = "gpucost.agent.kafka"
 
 USAGE = """usage: gpucost-agent
 
@@ -125,7 +126,7 @@ def run_agent(
         )
         config = agent_producer_config(settings.kafka_bootstrap)
         config["error_cb"] = _log_client_error
-        config["logger"] = logging.getLogger("gpucost.agent.kafka")
+        config["logger"] = logging.getLogger(KAFKA_LOGGER)
         producer = Producer(config)
         check_topics(producer, settings)
         window = client_window(settings.buffer_max_samples)
@@ -189,6 +190,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = load_agent_settings()
         configure_json_logging(settings.log_level)
+        if settings.log_level != "DEBUG":
+            # librdkafka says "Disconnected" at info on every reconnect attempt of an
+            # outage; its warnings and errors (and our own counts) are what matter.
+            logging.getLogger(KAFKA_LOGGER).setLevel(logging.WARNING)
         stop = _stop_on_signals()
         summary = run_agent(settings, stop=stop)
     except GpucostError as error:
