@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -126,7 +127,10 @@ def run_agent(
         )
         config = agent_producer_config(settings.kafka_bootstrap)
         config["error_cb"] = _log_client_error
-        config["logger"] = logging.getLogger(KAFKA_LOGGER)
+        kafka_log = logging.getLogger(KAFKA_LOGGER)
+        if _throttle not in kafka_log.filters:
+            kafka_log.addFilter(_throttle)
+        config["logger"] = kafka_log
         producer = Producer(config)
         check_topics(producer, settings)
         window = client_window(settings.buffer_max_samples)
@@ -156,15 +160,37 @@ def run_agent(
         source.close()
 
 
-_last_client_error: list[str] = []
+class Throttle(logging.Filter):
+    """Lets each kind of line through once per `every_s`: during an outage librdkafka
+    reports the same failure on every reconnect attempt, several times a second. Lines
+    that differ only in their numbers ("after 0ms", "after 2ms") are one kind."""
+
+    def __init__(self, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.every_s = every_s
+        self.clock = clock
+        self._last: dict[str, float] = {}
+
+    def allow(self, text: str) -> bool:
+        kind = re.sub(r"\d+", "#", text)
+        now = self.clock()
+        if now - self._last.get(kind, -self.every_s) < self.every_s:
+            return False
+        if len(self._last) > 1000:  # bounded, whatever the client says
+            self._last.clear()
+        self._last[kind] = now
+        return True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.allow(record.getMessage())
+
+
+_throttle = Throttle()
 
 
 def _log_client_error(error: object) -> None:
-    # librdkafka repeats "all brokers down" every reconnect attempt; say it once per change.
-    text = str(error)
-    if _last_client_error != [text]:
-        _last_client_error[:] = [text]
-        log.warning("kafka client error", extra={"error": text})
+    if _throttle.allow(str(error)):
+        log.warning("kafka client error", extra={"error": str(error)})
 
 
 def _stop_on_signals() -> threading.Event:

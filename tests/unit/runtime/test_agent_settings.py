@@ -6,6 +6,7 @@ import pytest
 
 from gpucost.errors import ConfigError
 from gpucost.runtime.agent import agent_producer_config, window
+from gpucost.runtime.agent_main import Throttle
 from gpucost.runtime.agent_settings import load_agent_settings
 from gpucost.runtime.kafka import KEY_PARTITIONER
 from gpucost.runtime.producer import producer_config
@@ -117,3 +118,17 @@ def test_samples_and_token_events_are_partitioned_alike_and_never_timed_out() ->
     assert agent["enable.idempotence"] is True
     assert agent["acks"] == "all"
     assert agent["message.timeout.ms"] == 0
+
+
+def test_a_repeated_client_complaint_is_logged_once_a_minute() -> None:
+    now = [0.0]
+    throttle = Throttle(every_s=60.0, clock=lambda: now[0])
+    refused = (
+        "127.0.0.1:1/bootstrap: Connect failed: Connection refused (after {}ms in state CONNECT)"
+    )
+    assert throttle.allow(refused.format(0))
+    now[0] = 0.05
+    assert not throttle.allow(refused.format(2))  # the same line but for its numbers
+    assert throttle.allow("1/1 brokers are down")  # another kind passes
+    now[0] = 60.0
+    assert throttle.allow(refused.format(7))
