@@ -21,6 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from gpucost.errors import ServiceUnavailable
 from gpucost.runtime.events import TokenEvent, encode_event
+from gpucost.runtime.kafka import KEY_PARTITIONER
 from gpucost.runtime.sample_wire import sample_key
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
         "batch.num.messages": 10_000,
         # lz4 is built into librdkafka and the cheapest on CPU; events are repetitive JSON.
         "compression.type": "lz4",
+        # The same key -> partition mapping as gpucost-agent's samples (runtime/kafka.py).
+        "partitioner": KEY_PARTITIONER,
         **extra,
     }
 
