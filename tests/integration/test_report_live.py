@@ -73,7 +73,7 @@ def test_report_per_gpu_from_the_server(mongo_namespace: Any) -> None:
     report = read_report(
         mongo_namespace.uri, since_s=3600, now=now, by="gpu", prefix=mongo_namespace.prefix
     )
-    assert [r.key for r in report.rows] == ["0", "1"]
+    assert [r.key for r in report.rows] == ["node-a/0", "node-a/1"]
     assert len(report.windows) == 2 * WINDOWS  # the old window is outside --since
     for row in report.rows:
         assert row.windows == WINDOWS
@@ -145,7 +145,7 @@ def test_cli_json_and_png(mongo_namespace: Any, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["windows"] == 2 * WINDOWS
-    assert data["gpus"] == ["0", "1"]
+    assert data["gpus"] == ["node-a/0", "node-a/1"]
     assert data["total"]["total_tokens"] == 2000 * WINDOWS
     assert data["total"]["usd_per_million_tokens"] == pytest.approx(10.0)
     assert "wrote cost.png" in done.stderr
