@@ -19,7 +19,16 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from gpucost.errors import ServiceUnavailable
-from gpucost.report.summary import By, Doc, ModelWindow, NoData, Report, number, summarize
+from gpucost.report.summary import (
+    NO_TENANT,
+    By,
+    Doc,
+    ModelWindow,
+    NoData,
+    Report,
+    number,
+    summarize,
+)
 
 SERVER_SELECTION_MS = 5000
 
@@ -41,13 +50,15 @@ def model_window_match(since_start: float, gpus: Sequence[str] = ()) -> Doc:
     return {"gpu": {"$in": list(gpus)}, **recent}
 
 
-def model_window_pipeline(since_start: float, gpus: Sequence[str] = ()) -> list[Doc]:
-    """Sums per (model, GPU, window), computed by the server."""
+def model_window_pipeline(
+    since_start: float, gpus: Sequence[str] = (), key: str = "model"
+) -> list[Doc]:
+    """Sums per (model or tenant, GPU, window), computed by the server."""
     return [
         {"$match": model_window_match(since_start, gpus)},
         {
             "$group": {
-                "_id": {"model": "$model", "gpu": "$gpu", "window_start": "$window_start"},
+                "_id": {"model": f"${key}", "gpu": "$gpu", "window_start": "$window_start"},
                 "requests": {"$sum": 1},
                 "total_tokens": {"$sum": "$total_tokens"},
                 "completion_tokens": {"$sum": "$completion_tokens"},
@@ -59,20 +70,26 @@ def model_window_pipeline(since_start: float, gpus: Sequence[str] = ()) -> list[
 
 
 def fetch_model_windows(
-    db: Database[Doc], since_start: float, prefix: str = "", gpus: Sequence[str] = ()
+    db: Database[Doc],
+    since_start: float,
+    prefix: str = "",
+    gpus: Sequence[str] = (),
+    key: str = "model",
 ) -> list[ModelWindow]:
-    """One row per (model, GPU, window); `gpus` narrows the scan to their key ranges."""
-    rows = db[f"{prefix}token_usage"].aggregate(model_window_pipeline(since_start, gpus))
+    """One row per (model or tenant, GPU, window); `gpus` narrows the scan to their GPUs."""
+    pipeline = model_window_pipeline(since_start, gpus, key)
+    rows = db[f"{prefix}token_usage"].aggregate(pipeline)
+    missing = NO_TENANT if key == "tenant" else "unknown"
     shares = []
     for row in rows:
-        key = row["_id"]
+        group = row["_id"]
         requests = int(row["requests"])
         uncosted = requests - int(row.get("costed") or 0)
         shares.append(
             ModelWindow(
-                model=str(key.get("model") or "unknown"),
-                gpu=str(key["gpu"]),
-                window_start=float(key["window_start"]),
+                model=str(group.get("model") or missing),
+                gpu=str(group["gpu"]),
+                window_start=float(group["window_start"]),
                 requests=requests,
                 total_tokens=int(row.get("total_tokens") or 0),
                 completion_tokens=int(row.get("completion_tokens") or 0),
@@ -114,7 +131,7 @@ def read_report(
         with open_database(uri, database) as db:
             windows = fetch_windows(db, since_start, prefix)
             gpus = sorted({str(w["gpu"]) for w in windows})
-            shares = fetch_model_windows(db, since_start, prefix, gpus) if by == "model" else []
+            shares = [] if by == "gpu" else fetch_model_windows(db, since_start, prefix, gpus, by)
     except PyMongoError as error:
         raise ServiceUnavailable(
             f"cannot read the pipeline's collections: {type(error).__name__}: {error}"[:300],

@@ -60,7 +60,9 @@ class TokenEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.prompt_tokens + self.completion_tokens
 
 
-TenantName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@/-]+$")]
+TenantName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@/-]+$")
+]
 
 
 class TokenEventV2(TokenEvent, frozen=True, forbid_unknown_fields=True):

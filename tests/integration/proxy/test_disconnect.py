@@ -1,0 +1,45 @@
+"""A client gone mid-stream: the event has what was streamed until then, and says so."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from integration.proxy.helpers import chat, proxy_events
+from support.proxy_process import ProxyProcess
+
+pytestmark = pytest.mark.integration
+MAX_TOKENS = 3000
+READ_CHUNKS = 3
+
+
+def test_a_client_disconnect_mid_stream_gives_a_flagged_event(
+    proxy_factory: Callable[..., ProxyProcess], kafka_bootstrap: str
+) -> None:
+    proxy = proxy_factory()
+    body = json.dumps(chat(max_tokens=MAX_TOKENS, stream=True, ignore_eos=True)).encode()
+    # A raw socket: the test decides exactly when the connection goes, mid-answer.
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\n"
+            b"Authorization: Bearer sk-team-a\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        received = b""
+        while received.count(b"data: ") < READ_CHUNKS:
+            chunk = sock.recv(4096)
+            assert chunk, "the proxy closed the stream early"
+            received += chunk
+        assert b" 200 " in received.split(b"\r\n", 1)[0]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    (event,) = proxy_events(kafka_bootstrap, proxy.env["KAFKA_TOPIC"], 1)
+    assert event.disconnected
+    assert event.status == 200
+    assert event.tenant == "team-a"
+    # The tokens streamed before the cut: at least what the client read, not the whole answer.
+    assert READ_CHUNKS - 1 <= event.completion_tokens < MAX_TOKENS
+    assert event.ttft_ms is not None
