@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv services services-stop test unit lint bench demo clean
+.PHONY: venv services services-stop test unit lint bench demo demo-proxy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -36,6 +36,10 @@ bench: venv services
 
 demo: venv
 	scripts/dev/demo.sh
+
+# Real chat requests through gpucost-proxy to llama-server, then cost per token by tenant.
+demo-proxy: venv
+	scripts/dev/demo-proxy.sh
 
 clean: services-stop
 	rm -rf .services
