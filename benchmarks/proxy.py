@@ -34,12 +34,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from support.llama import (  # noqa: E402
-    VOCAB,
-    LlamaServer,
-    fetch_llama_server,
-    write_tiny_model,
-)
+from support.llama import LlamaServer, cached_model, fetch_llama_server  # noqa: E402
 from support.proxy_process import ProxyProcess  # noqa: E402
 
 
@@ -103,10 +98,7 @@ def main() -> None:
     args = parser.parse_args()
 
     binary = fetch_llama_server()
-    cache = Path(os.environ.get("GPUCOST_CACHE", Path.home() / ".cache" / "gpucost"))
-    model = write_tiny_model(
-        cache / "models" / "tiny-random-llama.gguf", binary.parent.parent / "vocab" / VOCAB
-    )
+    model = cached_model(binary)
     topic = f"bench.proxy.{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)

@@ -47,13 +47,11 @@ mkdir -p "$DEMO_DIR"
 
 llama_bin="$("$REPO_ROOT/scripts/dev/llama-fetch.sh")"
 model="$("$VENV/bin/python" - "$llama_bin" <<'PY'
-import os, sys
+import sys
 from pathlib import Path
 sys.path.insert(0, "tests")
-from support.llama import VOCAB, write_tiny_model
-binary = Path(sys.argv[1])
-cache = Path(os.environ.get("GPUCOST_CACHE", Path.home() / ".cache" / "gpucost"))
-print(write_tiny_model(cache / "models" / "tiny-random-llama.gguf", binary.parent.parent / "vocab" / VOCAB))
+from support.llama import cached_model
+print(cached_model(Path(sys.argv[1])))
 PY
 )"
 

@@ -34,7 +34,10 @@ N_EMBD = 32
 N_HEAD = 4
 N_LAYER = 2
 N_FF = 64
-N_CTX = 2048
+N_CTX = 8192
+"""Training context, and the server's: 2,048 tokens for each of its 4 slots."""
+MODEL_FILE = f"tiny-random-llama-e{N_EMBD}-l{N_LAYER}-c{N_CTX}.gguf"
+"""Named by its shape, so a change of shape writes a new file instead of reusing the old."""
 
 
 class LlamaUnavailable(Exception):
@@ -56,6 +59,17 @@ def fetch_llama_server() -> Path:
     if result.returncode != 0:
         raise LlamaUnavailable(f"{FETCH_SCRIPT} failed:\n{result.stderr[-3000:]}")
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GPUCOST_CACHE", Path.home() / ".cache" / "gpucost"))
+
+
+def cached_model(binary: Path) -> Path:
+    """The tiny model in the cache, written on first use with the vocab beside `binary`."""
+    models = cache_dir() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    return write_tiny_model(models / MODEL_FILE, binary.parent.parent / "vocab" / VOCAB)
 
 
 def write_tiny_model(path: Path, vocab_file: Path, seed: int = 7) -> Path:

@@ -9,15 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from support.llama import VOCAB, LlamaServer, LlamaUnavailable, fetch_llama_server, write_tiny_model
+from support.llama import LlamaServer, LlamaUnavailable, cached_model, fetch_llama_server
 from support.proxy_process import ProxyProcess
 
 NODE = "gpu-node-1"
 GPU = "0"
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("GPUCOST_CACHE", Path.home() / ".cache" / "gpucost"))
 
 
 @pytest.fixture(scope="session")
@@ -29,15 +25,11 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     """
     try:
         binary = fetch_llama_server()
-        model = write_tiny_model(
-            _cache_dir() / "models" / "tiny-random-llama.gguf",
-            binary.parent.parent / "vocab" / VOCAB,
-        )
+        model = cached_model(binary)
     except (LlamaUnavailable, OSError) as error:
         if os.environ.get("CI") == "true":
             pytest.fail(f"llama-server unavailable under CI: {error}", pytrace=False)
         pytest.skip(f"llama-server unavailable: {error}")
-    model.parent.mkdir(parents=True, exist_ok=True)
     server = LlamaServer(binary, model, tmp_path_factory.mktemp("llama") / "llama-server.log")
     try:
         server.start()

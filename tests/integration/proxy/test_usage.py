@@ -113,7 +113,11 @@ def test_completions_and_tenants_by_key_and_header(
         ):
             answer = client.post(f"{proxy.url}/v1/completions", json=body, headers=headers)
             assert answer.status_code == 200
-            assert answer.json()["usage"] == direct["usage"]
+            usage = answer.json()["usage"]  # cached_tokens differ from call to call
+            assert (usage["prompt_tokens"], usage["completion_tokens"]) == (
+                direct["usage"]["prompt_tokens"],
+                direct["usage"]["completion_tokens"],
+            )
     events = proxy_events(kafka_bootstrap, proxy.env["KAFKA_TOPIC"], 4)
     tenants = sorted((e.tenant or "-") for e in events)
     hashed = [t for t in tenants if t.startswith("key-")]
@@ -133,5 +137,6 @@ def test_models_is_forwarded_unchanged_without_an_event(
         direct = client.get(f"{llama_server.url}/v1/models")
         proxied = client.get(f"{proxy.url}/v1/models")
     assert proxied.status_code == direct.status_code == 200
-    assert proxied.json()["data"] == direct.json()["data"]
+    # The same models; `created` is the time of the call, so it differs.
+    assert [m["id"] for m in proxied.json()["data"]] == [m["id"] for m in direct.json()["data"]]
     assert proxy.metric("gpucost_proxy_events_total") == 0
