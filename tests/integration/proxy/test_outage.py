@@ -6,9 +6,11 @@ the test cuts, so only this proxy loses the broker.
 
 from __future__ import annotations
 
+import stat
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -88,3 +90,43 @@ def test_a_broker_outage_loses_no_event_and_holds_up_no_request(
     assert set(tags) == expected
     assert all(n == 1 for n in tags.values()), tags  # exactly once
     assert len({e.event_id for e in events}) == len(events)
+
+
+def test_spooled_events_survive_a_proxy_restart(
+    proxy_factory: Callable[..., ProxyProcess],
+    kafka_bootstrap: str,
+    kafka_topic_factory: Callable[..., str],
+) -> None:
+    """Stopped while the broker is away, the proxy keeps its events on disk and sends
+    them when it starts again and the broker is back."""
+    host, port = kafka_bootstrap.rsplit(":", 1)
+    topic = kafka_topic_factory(partitions=1)
+    with KafkaCutProxy((host, int(port)), lifetime_s=240) as link:
+        proxy = proxy_factory(
+            topic=topic,
+            bootstrap=f"127.0.0.1:{link.port}",
+            PROXY_TENANT_HEADER="X-Request-Tag",
+            PROXY_DELIVERY_TIMEOUT_S="2",
+        )
+        link.cut()
+        with httpx.Client(timeout=60) as client:
+            for i in range(4):
+                answer = client.post(
+                    f"{proxy.url}/v1/chat/completions",
+                    json=chat(max_tokens=3),
+                    headers={"x-request-tag": f"r-{i}"},
+                )
+                assert answer.status_code == 200
+        assert proxy.stop() == 0
+        spool = Path(proxy.env["PROXY_SPOOL_DIR"]) / "events.jsonl"
+        assert len(spool.read_bytes().splitlines()) == 4
+        assert stat.S_IMODE(spool.stat().st_mode) == 0o600
+        link.restore()
+        proxy.start()
+        wait_until(
+            lambda: proxy.metric("gpucost_proxy_events_replayed_total") == 4,
+            timeout=60,
+            what="the spool replayed after the restart",
+        )
+    events = proxy_events(kafka_bootstrap, topic, 4)
+    assert sorted(e.tenant or "" for e in events) == [f"r-{i}" for i in range(4)]

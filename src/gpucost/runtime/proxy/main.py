@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     except GpucostError as error:
         print(f"gpucost-proxy: {error.one_line()}", file=sys.stderr)
         sys.exit(error.exit_status)
+    # uvicorn stops gracefully on SIGTERM (the spool written), then raises the signal
+    # again for the handler it found: make that one a no-op, so a clean stop exits 0.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
     uvicorn.run(
         app,
         host=settings.host,

@@ -78,4 +78,4 @@ def load_proxy_settings(**overrides: object) -> ProxySettings:
     try:
         return ProxySettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error)) from None
+        raise ConfigError(describe_validation_error(error, prefix=ENV_PREFIX)) from None
