@@ -14,7 +14,7 @@ SERVICES_DIR="${GPUCOST_SERVICES_DIR:-$REPO_ROOT/.services}"
 REQUESTS="${DEMO_REQUESTS:-6}"
 WINDOW_S="${WINDOW_S:-5}"
 PRICE_PER_HOUR_USD="${PRICE_PER_HOUR_USD:-3.5}"
-DEMO_DIR="$SERVICES_DIR/demo-proxy"
+DEMO_DIR="$REPO_ROOT/.services/demo-proxy"
 TOPIC="demo-proxy.token_usage"
 PREFIX="demo_proxy_"
 

@@ -179,7 +179,6 @@ class LlamaServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "LLAMA_ARG_HOST": "127.0.0.1"},
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout

@@ -86,7 +86,7 @@ class Proxy:
             content=info.body,
         )
         try:
-            answer = await self.client.send(outgoing, stream=True)
+            answer = await self._send(outgoing)
         except httpx.HTTPError as error:
             self._finish(upstream, info, tenant, started, 502, None, None)
             message = f"upstream {upstream.name} unreachable: {type(error).__name__}"
@@ -118,6 +118,16 @@ class Proxy:
             model if isinstance(model, str) else None,
         )
         return Response(content, status_code=answer.status_code, headers=headers)
+
+    async def _send(self, outgoing: httpx.Request) -> httpx.Response:
+        try:
+            return await self.client.send(outgoing, stream=True)
+        except httpx.RemoteProtocolError:
+            # A pooled keep-alive connection the upstream had closed (llama.cpp's server
+            # closes some after a stream, others when idle 5 s): nothing of the request
+            # was answered, so it is sent once more on a fresh connection.
+            self.metrics.upstream_retries.inc()
+            return await self.client.send(outgoing, stream=True)
 
     async def _stream(
         self,

@@ -21,6 +21,11 @@ class ProxyMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=r,
         )
+        self.upstream_retries = Counter(
+            "gpucost_proxy_upstream_retries",
+            "Requests sent again after the upstream closed a pooled connection unanswered.",
+            registry=r,
+        )
         self.events = Counter("gpucost_proxy_events", "Token events made.", registry=r)
         self.published = Counter(
             "gpucost_proxy_events_published", "Events the broker acknowledged.", registry=r
