@@ -46,6 +46,20 @@ def test_upstream_errors_pass_through_with_an_event(
     assert event.tenant == "team-a"
 
 
+def test_a_body_that_is_not_json_is_passed_through_with_an_event(
+    llama_server: LlamaServer, proxy_factory: Callable[..., ProxyProcess], kafka_bootstrap: str
+) -> None:
+    proxy = proxy_factory()
+    headers = {"content-type": "application/json", **TEAM_A}
+    with httpx.Client(timeout=30) as client:
+        direct = client.post(f"{llama_server.url}/v1/chat/completions", content=b"{nope")
+        proxied = client.post(f"{proxy.url}/v1/chat/completions", content=b"{nope", headers=headers)
+    assert direct.status_code >= 400
+    assert (proxied.status_code, proxied.content) == (direct.status_code, direct.content)
+    (event,) = proxy_events(kafka_bootstrap, proxy.env["KAFKA_TOPIC"], 1)
+    assert (event.status, event.model, event.tenant) == (direct.status_code, "unknown", "team-a")
+
+
 def test_a_streamed_request_refused_is_passed_through(
     llama_server: LlamaServer, proxy_factory: Callable[..., ProxyProcess], kafka_bootstrap: str
 ) -> None:

@@ -74,7 +74,7 @@ class Proxy:
         info = (
             inspect_request(body)
             if request.method == "POST"
-            else RequestInfo(None, False, False, body)
+            else RequestInfo(None, False, False, body, metered=False)
         )
         upstream = route(self.upstreams, info.model)
         tenant = self.tenants.tenant(request.headers)
@@ -185,8 +185,8 @@ class Proxy:
         elapsed = time.perf_counter() - started
         self.metrics.requests.labels(str(status)).inc()
         self.metrics.latency.observe(elapsed)
-        if info.model is None and model is None and usage is None:
-            return  # /v1/models and other calls that use no tokens: nothing to price
+        if not info.metered:
+            return  # /v1/models: no tokens, nothing to price
         self.sink.submit(
             TokenEventV2(
                 v=2,

@@ -25,6 +25,8 @@ class RequestInfo:
     """The client asked for the usage chunk itself: it must see it."""
     body: bytes
     """The body to forward: the client's, or with include_usage added."""
+    metered: bool = True
+    """A call that may use tokens (a POST): it gets an event whatever the answer."""
 
 
 def inspect_request(body: bytes) -> RequestInfo:
