@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
 
 from integration.proxy.helpers import chat, proxy_events
+from support.llama import LlamaServer
 from support.proxy_process import ProxyProcess
 
 pytestmark = pytest.mark.integration
@@ -45,3 +48,34 @@ def test_a_client_disconnect_mid_stream_gives_a_flagged_event(
     # The tokens streamed before the cut: at least what the client read, not the whole answer.
     assert READ_CHUNKS - 1 <= event.completion_tokens < MAX_TOKENS
     assert event.ttft_ms is not None
+
+
+def test_an_upstream_that_dies_mid_stream_gives_a_502_event(
+    llama_server: LlamaServer,
+    proxy_factory: Callable[..., ProxyProcess],
+    kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    """The client's stream ends where the upstream's did; the event says 502 and counts
+    what was streamed. Its own llama-server, since this test kills it."""
+    own = LlamaServer(llama_server.binary, llama_server.model, tmp_path / "llama.log")
+    own.start()
+    try:
+        proxy = proxy_factory(PROXY_UPSTREAMS=f"own={own.url}@gpu-node-1:0")
+        body = chat(max_tokens=MAX_TOKENS, stream=True, ignore_eos=True)
+        chunks = 0
+        with httpx.stream(
+            "POST", f"{proxy.url}/v1/chat/completions", json=body, timeout=30
+        ) as answer:
+            for line in answer.iter_lines():
+                if line.startswith("data: "):
+                    chunks += 1
+                if chunks == READ_CHUNKS and own.process is not None:
+                    own.process.kill()
+        assert chunks < MAX_TOKENS
+    finally:
+        own.stop()
+    (event,) = proxy_events(kafka_bootstrap, proxy.env["KAFKA_TOPIC"], 1)
+    assert event.status == 502
+    assert not event.disconnected
+    assert READ_CHUNKS - 1 <= event.completion_tokens < MAX_TOKENS

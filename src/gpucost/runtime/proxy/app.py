@@ -140,15 +140,22 @@ class Proxy:
         meter = StreamMeter(hide_usage_chunk=not info.client_wants_usage)
         parser = SseParser()
         finished = False
+        status = answer.status_code
         try:
-            async for chunk in answer.aiter_raw():
-                now = time.perf_counter()
-                for event in parser.feed(chunk):
-                    if meter.observe(event, now):
-                        yield event.raw
-            tail = parser.flush()
-            if tail is not None and meter.observe(tail, time.perf_counter()):
-                yield tail.raw
+            try:
+                async for chunk in answer.aiter_raw():
+                    now = time.perf_counter()
+                    for event in parser.feed(chunk):
+                        if meter.observe(event, now):
+                            yield event.raw
+            except httpx.HTTPError:
+                # The upstream broke off mid-answer: the client's stream ends here, and
+                # the event says the answer failed (502) with the tokens seen so far.
+                status = 502
+            else:
+                tail = parser.flush()
+                if tail is not None and meter.observe(tail, time.perf_counter()):
+                    yield tail.raw
             finished = True
         finally:
             # Runs on a normal end, an upstream failure and a client gone (cancellation):
@@ -160,7 +167,7 @@ class Proxy:
                 info,
                 tenant,
                 started,
-                answer.status_code,
+                status,
                 Usage(meter.prompt_tokens, meter.completion_tokens),
                 meter.model,
                 ttft_s=ttft,
