@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from gpucost.report.source import read_report
 from integration.proxy.helpers import chat
 from support.pipeline import Pipeline, wait_until
 from support.proxy_process import ProxyProcess
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_processor_stores_and_prices_the_tenant(
-    proxy_factory: Callable[..., ProxyProcess], pipeline_factory: Any
+    proxy_factory: Callable[..., ProxyProcess], pipeline_factory: Any, mongodb_uri: str
 ) -> None:
     pipeline: Pipeline = pipeline_factory(window_s=2.0)
     pipeline.start()
@@ -38,3 +40,16 @@ def test_the_processor_stores_and_prices_the_tenant(
     assert sorted(d["tenant"] for d in docs) == ["team-a", "team-a", "team-b"]
     assert all(d["allocated_cost_usd"] > 0 and d["completion_tokens"] == 5 for d in docs)
     assert {d["node"] for d in docs} == {"gpu-node-1"}
+
+    # And the report divides the cost by tenant: per token and per request.
+    report = read_report(
+        mongodb_uri, since_s=600, now=time.time(), by="tenant", prefix=pipeline.prefix
+    )
+    rows = {row.key: row for row in report.rows}
+    assert sorted(rows) == ["team-a", "team-b"]
+    assert (rows["team-a"].requests, rows["team-b"].requests) == (2, 1)
+    for row in rows.values():
+        assert row.usd_per_request is not None
+        assert row.usd_per_request > 0
+        assert row.usd_per_million_tokens is not None
+    assert report.total.cost_usd == pytest.approx(sum(d["allocated_cost_usd"] for d in docs))
