@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv services services-stop test unit lint bench demo demo-proxy clean
+.PHONY: venv prereqs prereqs-test services services-stop test unit wheel-check lint bench demo demo-proxy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -13,7 +13,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-services: venv
+# Java 17, Maven and cargo (and, for the tests, sshd and shellcheck): installed from
+# Debian's packages when run as root, otherwise the one command that does it.
+prereqs:
+	scripts/dev/prereqs.sh
+
+prereqs-test:
+	scripts/dev/prereqs.sh --test
+
+services: prereqs venv
 	scripts/dev/services.sh start
 
 services-stop:
@@ -22,8 +30,16 @@ services-stop:
 unit: venv
 	$(PY) -m pytest -m unit -q
 
-test: venv services
-	$(PY) -m pytest -q
+# The unit ring once in a random order (the seed is printed; rerun a failure with
+# `-p randomly --randomly-seed=N`), the other rings in their fixed order, then
+# the wheel as a new user gets it.
+test: prereqs-test venv services
+	$(PY) -m pytest -m unit -p randomly
+	$(PY) -m pytest -q -m "not unit"
+	scripts/dev/wheel-check.sh
+
+wheel-check: venv
+	scripts/dev/wheel-check.sh
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -34,11 +50,11 @@ bench: venv services
 	$(PY) benchmarks/pipeline.py --events 100000
 	$(PY) benchmarks/producer_rate.py --bootstrap 127.0.0.1:9092 --pacing
 
-demo: venv
+demo: prereqs venv
 	scripts/dev/demo.sh
 
 # Real chat requests through gpucost-proxy to llama-server, then cost per token by tenant.
-demo-proxy: venv
+demo-proxy: prereqs venv
 	scripts/dev/demo-proxy.sh
 
 clean: services-stop

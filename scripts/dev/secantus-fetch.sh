@@ -33,7 +33,7 @@ main() {
         [[ -x "$HOME/.cargo/bin/cargo" ]] && CARGO="$HOME/.cargo/bin/cargo"
     fi
     command -v "$CARGO" >/dev/null || {
-        log "error: '$CARGO' not found; install Rust (rustup), or run the Python server with GPUCOST_MONGO_SERVER=py"
+        log "error: '$CARGO' not found; run scripts/dev/prereqs.sh (as root it installs Debian's cargo-web), or run the Python server with GPUCOST_MONGO_SERVER=py"
         exit 1
     }
 

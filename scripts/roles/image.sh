@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Build the gpucost image on this VM from the wheels uploaded to
-# $GPUCOST_STAGE/wheels: no registry is needed beyond the base image, and not
+# $GPUCOST_WORKDIR/wheels: no registry is needed beyond the base image, and not
 # even that when BASE_ARCHIVE (a `docker save` tarball) was uploaded.
 set -euo pipefail
 
 IMAGE="${IMAGE:-gpucost:latest}"
 BASE_IMAGE="${BASE_IMAGE:-python:3.12-slim}"
 BASE_ARCHIVE="${BASE_ARCHIVE:-}"
-STAGE="${GPUCOST_STAGE:-.}"
+WORKDIR="${GPUCOST_WORKDIR:-.}"
 
 # shellcheck source=scripts/roles/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     if [[ -n "$BASE_ARCHIVE" ]]; then
         log "loading $BASE_IMAGE from the uploaded $BASE_ARCHIVE"
-        docker load -i "$STAGE/$BASE_ARCHIVE" >/dev/null
+        docker load -i "$WORKDIR/$BASE_ARCHIVE" >/dev/null
         docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 \
             || die "$BASE_ARCHIVE does not hold $BASE_IMAGE"
     else
@@ -23,15 +23,20 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     fi
 fi
 
-compgen -G "$STAGE/wheels/gpucost-*.whl" >/dev/null || die "no gpucost wheel uploaded"
+compgen -G "$WORKDIR/wheels/gpucost-*.whl" >/dev/null || die "no gpucost wheel uploaded"
+[[ -f "$WORKDIR/wheels/requirements-runtime.txt" ]] || die "no requirements-runtime.txt uploaded"
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
-cp -r "$STAGE/wheels" "$context/wheels"
+cp -r "$WORKDIR/wheels" "$context/wheels"
 cat >"$context/Dockerfile" <<EOF_DOCKERFILE
 FROM $BASE_IMAGE
 COPY wheels /tmp/wheels
-# --no-index: only the uploaded wheels, so the build needs no package index.
-RUN python3 -m pip install --no-cache-dir --no-index --find-links /tmp/wheels gpucost \\
+# --no-index: only the uploaded wheels, so the build needs no package index. The
+# runtime's requirements first, then gpucost without its own: the CLI's SSH, AWS and
+# PNG packages stay out of the image.
+RUN python3 -m pip install --no-cache-dir --no-index --find-links /tmp/wheels \\
+        -r /tmp/wheels/requirements-runtime.txt \\
+    && python3 -m pip install --no-cache-dir --no-index --no-deps --find-links /tmp/wheels gpucost \\
     && rm -rf /tmp/wheels \\
     && (id -u gpucost >/dev/null 2>&1 || useradd --system --no-create-home gpucost)
 USER gpucost

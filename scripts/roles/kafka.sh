@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Kafka (ZooKeeper mode) and ZooKeeper as systemd units.
 #
-# The distribution is the uploaded $GPUCOST_STAGE/kafka.tgz (Apache's release or
+# The distribution is the uploaded $GPUCOST_WORKDIR/kafka.tgz (Apache's release or
 # a libs/ + config/ tree of Maven jars) or Apache's archive, SHA-512 checked.
 # ZooKeeper listens on 127.0.0.1 only; the broker on LISTEN_IP:9092.
 set -euo pipefail
@@ -12,7 +12,7 @@ KAFKA_SOURCE="${KAFKA_SOURCE:-archive}"
 KAFKA_MIRROR="${KAFKA_MIRROR:-https://archive.apache.org/dist/kafka}"
 KAFKA_SHA512="${KAFKA_SHA512:-}"
 LISTEN_IP="${LISTEN_IP:?set LISTEN_IP to the private IP of the broker}"
-STAGE="${GPUCOST_STAGE:-.}"
+WORKDIR="${GPUCOST_WORKDIR:-.}"
 KAFKA_HOME=/opt/kafka
 CONF=/etc/kafka
 KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx1g}"
@@ -24,7 +24,7 @@ source "$(dirname "$0")/lib.sh"
 install_dist() {
     local tarball want work root
     if [[ "$KAFKA_SOURCE" == upload ]]; then
-        tarball="$STAGE/kafka.tgz"
+        tarball="$WORKDIR/kafka.tgz"
         [[ -f "$tarball" ]] || die "no uploaded $tarball"
         want="upload:$(sha256sum "$tarball" | cut -d' ' -f1)"
     else

@@ -8,7 +8,7 @@ MONGO_VERSION="${MONGO_VERSION:-7.0}"
 MONGO_DB="${MONGO_DB:-gpucost}"
 MONGO_USER="${MONGO_USER:-gpucost}"
 MONGO_ADMIN_USER="${MONGO_ADMIN_USER:-admin}"
-STAGE="${GPUCOST_STAGE:-.}"
+WORKDIR="${GPUCOST_WORKDIR:-.}"
 SECRETS=/etc/gpucost/mongo.secrets
 KEYRING="/usr/share/keyrings/mongodb-server-$MONGO_VERSION.gpg"
 USERS_VENV=/opt/gpucost-mongo-tools
@@ -35,7 +35,7 @@ if write_if_changed "/etc/apt/sources.list.d/mongodb-org-$MONGO_VERSION.list" 06
         || die "MongoDB's repository is unreachable; set mongodb.server = \"secantusdb\" to use the stand-in"
 fi
 apt_install mongodb-org
-install -D -m 0600 "$STAGE/mongo.secrets" "$SECRETS"
+install -D -m 0600 "$WORKDIR/mongo.secrets" "$SECRETS"
 
 secrets_sum="$(sha256sum "$SECRETS" | cut -d' ' -f1)"
 if [[ "$(cat /var/lib/mongodb/.gpucost-users 2>/dev/null)" != "$secrets_sum" ]]; then

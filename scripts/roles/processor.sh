@@ -9,13 +9,13 @@ set -euo pipefail
 IMAGE="${IMAGE:-gpucost:latest}"
 NAME="${NAME:-gpucost-processor}"
 PORT="${PORT:-8080}"
-STAGE="${GPUCOST_STAGE:-.}"
+WORKDIR="${GPUCOST_WORKDIR:-.}"
 ENV_FILE=/etc/gpucost/processor.env
 
 # shellcheck source=scripts/roles/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-install -D -m 0600 "$STAGE/processor.env" "$ENV_FILE"
+install -D -m 0600 "$WORKDIR/processor.env" "$ENV_FILE"
 want="$(docker image inspect -f '{{.Id}}' "$IMAGE")/$(sha256sum "$ENV_FILE" | cut -c1-16)"
 have="$(docker inspect -f '{{.Image}}/{{index .Config.Labels "gpucost.env"}}' "$NAME" 2>/dev/null || true)"
 running="$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null || true)"

@@ -6,13 +6,13 @@ set -euo pipefail
 IMAGE="${IMAGE:-gpucost:latest}"
 NAME="${NAME:-gpucost-producer}"
 REPLICAS="${REPLICAS:-1}"
-STAGE="${GPUCOST_STAGE:-.}"
+WORKDIR="${GPUCOST_WORKDIR:-.}"
 ENV_FILE=/etc/gpucost/producer.env
 
 # shellcheck source=scripts/roles/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-install -D -m 0600 "$STAGE/producer.env" "$ENV_FILE"
+install -D -m 0600 "$WORKDIR/producer.env" "$ENV_FILE"
 want="$(docker image inspect -f '{{.Id}}' "$IMAGE")/$(sha256sum "$ENV_FILE" | cut -c1-16)"
 for ((i = 1; i <= REPLICAS; i++)); do
     name="$NAME-$i"

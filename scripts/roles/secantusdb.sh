@@ -11,7 +11,7 @@ MONGO_DB="${MONGO_DB:-gpucost}"
 MONGO_USER="${MONGO_USER:-gpucost}"
 MONGO_ADMIN_USER="${MONGO_ADMIN_USER:-admin}"
 SECANTUSDB_REQUIREMENT="${SECANTUSDB_REQUIREMENT:-secantusdb}"
-STAGE="${GPUCOST_STAGE:-.}"
+WORKDIR="${GPUCOST_WORKDIR:-.}"
 VENV=/opt/secantusdb
 DATA=/var/lib/secantusdb
 SECRETS=/etc/gpucost/mongo.secrets
@@ -26,7 +26,7 @@ apt_install python3-venv python3-pip
 if ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qi "^$SECANTUSDB_REQUIREMENT$"; then
     "$VENV/bin/pip" install -q "$SECANTUSDB_REQUIREMENT" pymongo
 fi
-install -D -m 0600 "$STAGE/mongo.secrets" "$SECRETS"
+install -D -m 0600 "$WORKDIR/mongo.secrets" "$SECRETS"
 ensure_user secantusdb
 install -d -o secantusdb -g secantusdb -m 0700 "$DATA" /etc/secantusdb
 # --config stops secantusd from reading a stray secantusd.toml; the settings are flags.

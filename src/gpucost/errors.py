@@ -45,3 +45,34 @@ class InputError(GpucostError):
 
 class ServiceUnavailable(GpucostError):
     """Kafka, MongoDB or another dependency did not answer in time."""
+
+
+# The imports that commands make only when they need them (SSH, AWS, PNG) and the
+# requirement that brings each, with the floor pyproject.toml asks for. `pip install
+# gpucost` brings all of them; a slimmer install (the container image's) lacks them.
+OPTIONAL_PACKAGES: dict[str, str] = {
+    "paramiko": "paramiko>=3.4",
+    "boto3": "boto3>=1.34",
+    "botocore": "boto3>=1.34",
+    "matplotlib": "matplotlib>=3.8",
+}
+
+
+class MissingDependency(GpucostError):
+    """A package a command needs is not installed here: one line with the install."""
+
+    def __init__(self, module: str, needed_for: str = "this command") -> None:
+        requirement = OPTIONAL_PACKAGES[module]
+        package = requirement.partition(">")[0]
+        super().__init__(
+            f"{needed_for} needs {package}, which is not installed",
+            hint=f"pip install '{requirement}'",
+        )
+
+    @classmethod
+    def for_import(
+        cls, error: ModuleNotFoundError, needed_for: str = "this command"
+    ) -> MissingDependency | None:
+        """The error for a failed import, or None when the module is not one we name."""
+        module = (error.name or "").partition(".")[0]
+        return cls(module, needed_for) if module in OPTIONAL_PACKAGES else None

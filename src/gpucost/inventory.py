@@ -1,4 +1,4 @@
-"""The hosts a provider made: what `status` shows and what the SSH stage consumes.
+"""The hosts a provider made: what `status` shows and what the deploy over SSH consumes.
 
 Providers fill these; steps read them and never ask which provider made a host.
 """
@@ -74,7 +74,7 @@ class Inventory(BaseModel):
 
     @property
     def running(self) -> bool:
-        """True when every host is up: what the SSH stage needs before it starts."""
+        """True when every host is up: what the deploy over SSH needs before it starts."""
         return bool(self.hosts) and all(h.state == "running" for h in self.hosts)
 
     def to_json(self) -> list[dict[str, Any]]:

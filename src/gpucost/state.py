@@ -1,9 +1,10 @@
 """Local state of a deployment in `.gpucost/<deployment>/`: private, written atomically.
 
-The state holds what only this machine knows (launch tokens, later generated
-passwords and pinned host keys), so the directory is 0700 and every file 0600
-from the moment it exists. For cloud resources the tags are the truth; state
-that is lost is rebuilt from them.
+The state holds what only this machine knows (launch tokens, generated passwords,
+pinned host keys, the last inventory), so the directory is 0700 and every file 0600
+from the moment it exists. For cloud resources the tags are the truth; state that
+is lost is rebuilt from them. This module names every file of the folder;
+`StateDir.of(config)` is the one way to reach it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,39 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Protocol
+
+from pydantic import ValidationError
 
 from gpucost.errors import GpucostError
+from gpucost.inventory import Inventory, VmName
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+
+INVENTORY_FILE: Final = "inventory.json"
+"""The hosts as the last `up` or `status` found them: what `report`, `ssh` and
+`verify` reach them by, whichever provider made them, with no cloud call."""
+SECRETS_FILE: Final = "secrets.json"
+"""The generated database passwords (`remote/deploy.py` makes them once)."""
+HOST_KEYS_FILE: Final = "host_keys.json"
+"""The pinned SSH host key of each VM (`remote/hostkeys.py`)."""
+AWS_FILE: Final = "aws.json"
+"""The region and the launch tokens of the AWS provider."""
+LOGS_DIR: Final = "logs"
+"""One log file per VM of everything run on it over SSH (passwords masked)."""
+ARTIFACTS_DIR: Final = "artifacts"
+"""Wheels and the Kafka tarball built on this machine for the hosts."""
+
+
+class Deployment(Protocol):
+    """What names a deployment's state: the settings (`GpucostConfig`) have both."""
+
+    @property
+    def state_root(self) -> Path: ...
+
+    @property
+    def deployment(self) -> str: ...
 
 
 class StateError(GpucostError):
@@ -30,6 +58,10 @@ class StateDir:
     def __init__(self, root: Path, deployment: str) -> None:
         self.root = root
         self.path = root / deployment
+
+    @classmethod
+    def of(cls, config: Deployment) -> StateDir:
+        return cls(config.state_root, config.deployment)
 
     def __repr__(self) -> str:
         return f"StateDir({str(self.path)!r})"
@@ -89,6 +121,28 @@ class StateDir:
                 f"state file {self.file(name)} is not valid JSON",
                 hint="delete it; cloud resources are found again by their tags",
             ) from exc
+
+    def log_file(self, vm: VmName) -> Path:
+        return self.path / LOGS_DIR / f"{vm}.log"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.path / ARTIFACTS_DIR
+
+    def write_inventory(self, inventory: Inventory) -> Path:
+        return self.write_json(INVENTORY_FILE, inventory.model_dump(mode="json"))
+
+    def read_inventory(self) -> Inventory:
+        data = self.read_json(INVENTORY_FILE)
+        if data is None:
+            raise StateError(f"no {INVENTORY_FILE} in {self.path}", hint="run `gpucost up` first")
+        try:
+            return Inventory.model_validate(data)
+        except ValidationError as error:
+            raise StateError(
+                f"{self.file(INVENTORY_FILE)} is not an inventory: {error.error_count()} errors",
+                hint="run `gpucost status` to rebuild it",
+            ) from None
 
     def delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -40,12 +39,19 @@ import pytest
 
 from gpucost.inventory import VM_NAMES
 from gpucost.remote.health import API_HEALTH, HEALTHY
+from support.tools import require_tool
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(os.geteuid() != 0, reason="the local provider needs root"),
-    pytest.mark.skipif(shutil.which("ssh") is None, reason="`gpucost ssh` needs openssh-client"),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ssh_client() -> None:
+    # Module scope: checked before the flow's own module fixtures start anything.
+    require_tool("ssh", "apt-get install -y openssh-client")
+
 
 BUDGET_S: Final = 18 * 60
 """The whole flow, teardown included, on a fresh machine that builds the images."""

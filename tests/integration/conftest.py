@@ -19,6 +19,7 @@ from pymongo import MongoClient
 from gpucost.runtime.kafka import ensure_topics
 from support.pipeline import Pipeline, free_port
 from support.sshd import SSHD, Sshd
+from support.tools import require_tool
 
 COLLECTIONS = ("token_usage", "gpu_metrics", "pending_windows")
 
@@ -26,8 +27,7 @@ COLLECTIONS = ("token_usage", "gpu_metrics", "pending_windows")
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[Sshd]:
     """A real sshd on loopback, for the SSH layer and the report's tunnel."""
-    if not SSHD.exists():
-        pytest.skip("no /usr/sbin/sshd: apt-get install -y openssh-server")
+    require_tool("sshd", "apt-get install -y openssh-server", path=SSHD)
     server = Sshd(tmp_path / "sshd", user=getpass.getuser())
     server.start()
     yield server
@@ -46,7 +46,9 @@ def pipeline_factory(
 
     def make(window_s: float = 2.0, partitions: int = 3, **settings: str) -> Pipeline:
         name = f"it_{uuid.uuid4().hex[:10]}"
-        ensure_topics(kafka_bootstrap, [name, f"{name}.dlq"], partitions)
+        # The samples topic has the events' partition count: a node's events and GPU
+        # samples share a partition number (GPU_SOURCE=agent).
+        ensure_topics(kafka_bootstrap, [name, f"{name}.dlq", f"{name}.samples"], partitions)
         port = free_port()
         env = {
             **os.environ,
@@ -58,6 +60,10 @@ def pipeline_factory(
             "KAFKA_GROUP": f"{name}-group",
             "MONGODB_COLLECTION_PREFIX": f"{name}_",
             "GPU_SOURCE": "seed",
+            "SAMPLES_TOPIC": f"{name}.samples",
+            # The node the test streams' events name (support/streams.py): with a local
+            # GPU source, the processor's samples are this node's.
+            "NODE": "vm3",
             "WINDOW_S": str(window_s),
             "WINDOW_GRACE_S": "1",
             "HTTP_HOST": "127.0.0.1",
@@ -85,7 +91,7 @@ def pipeline_factory(
             process.wait()
         for collection in COLLECTIONS:
             pipeline.db[f"{pipeline.prefix}{collection}"].drop()
-        topics |= {pipeline.topic, pipeline.dlq_topic}
+        topics |= {pipeline.topic, pipeline.dlq_topic, f"{pipeline.topic}.samples"}
     client.close()
     if topics:
         # Big topics (the reliability tests write 100,000 events) would fill the disk.

@@ -19,7 +19,8 @@ import pytest
 from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
-import gpucost.remote.plan
+import gpucost.remote.flows
+import gpucost.remote.role_steps
 from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.remote.hostkeys import HostKeyStore
 from gpucost.report.source import read_report
@@ -38,10 +39,13 @@ def deployment(
     """State as `up` leaves it: inventory with vm2 = the sshd, the generated passwords."""
     parsed = parse_uri(mongo_namespace.uri)
     host, port = parsed["nodelist"][0]
-    if parsed["username"] != gpucost.remote.plan.APP_USER or host not in ("127.0.0.1", "localhost"):
+    if parsed["username"] != gpucost.remote.role_steps.APP_USER or host not in (
+        "127.0.0.1",
+        "localhost",
+    ):
         pytest.skip("the test database is not the local `gpucost` user's")
     # The deploy's MongoDB always listens on 27017; the test server may not.
-    monkeypatch.setattr(gpucost.remote.plan, "MONGO_PORT", port)
+    monkeypatch.setattr(gpucost.remote.flows, "MONGO_PORT", port)
     config = load_config(
         None,
         use_file=False,
@@ -49,7 +53,7 @@ def deployment(
         state_root=tmp_path / ".gpucost",
         ssh_public_key=sshd.client_key.with_suffix(".pub"),
     )
-    state = StateDir(config.state_root, config.deployment)
+    state = StateDir.of(config)
     vm2 = host_for(sshd, "vm2").model_copy(update={"role": "mongodb"})
     state.write_json(
         "inventory.json",
@@ -70,12 +74,12 @@ def deployment(
 def test_report_through_the_tunnel(deployment: GpucostConfig, mongo_namespace: Any) -> None:
     with deployment_uri(deployment) as uri:
         assert parse_uri(uri)["nodelist"][0][0] == "127.0.0.1"
-        assert f":{gpucost.remote.plan.MONGO_PORT}/" not in uri  # a tunnel's own port
+        assert f":{gpucost.remote.flows.MONGO_PORT}/" not in uri  # a tunnel's own port
         report = read_report(uri, since_s=3600, now=time.time(), prefix=mongo_namespace.prefix)
     assert len(report.windows) == 3
     assert report.total.cost_usd == pytest.approx(0.03)
     # The host key was pinned on first use, as `gpucost ssh` would.
-    state = StateDir(deployment.state_root, deployment.deployment)
+    state = StateDir.of(deployment)
     assert HostKeyStore(state).get("vm2") is not None
 
 
@@ -88,9 +92,9 @@ def test_cli_report_deployment_without_mongodb_uri(
         GPUCOST_STATE_ROOT=str(deployment.state_root),
         MONGODB_COLLECTION_PREFIX=mongo_namespace.prefix,
     )
-    port = str(gpucost.remote.plan.MONGO_PORT)
+    port = str(gpucost.remote.flows.MONGO_PORT)
     code = (
-        "import sys, gpucost.remote.plan as p; p.MONGO_PORT = int(sys.argv[1]); "
+        "import sys, gpucost.remote.flows as p; p.MONGO_PORT = int(sys.argv[1]); "
         "sys.argv = ['gpucost', *sys.argv[2:]]; from gpucost.cli.app import main; main()"
     )
     done = subprocess.run(

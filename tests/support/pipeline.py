@@ -42,6 +42,10 @@ class Pipeline:
         return self.db[f"{self.prefix}pending_windows"]
 
     @property
+    def samples_topic(self) -> str:
+        return self.env["SAMPLES_TOPIC"]
+
+    @property
     def group(self) -> str:
         return self.env["KAFKA_GROUP"]
 

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,8 @@ class Acks:
 class EventStream(threading.Thread):
     """Produces `count` fresh events at `rate`/s over `gpus` GPUs, as the producer does:
     idempotent, acks=all, keyed by GPU; or over `keys` keys, to spread few GPUs over many
-    partitions. Stops by itself; `acks` says which were acknowledged."""
+    partitions; or, with `nodes`, round-robin over those nodes' GPUs and keyed by node,
+    as the producer does. Stops by itself; `acks` says which were acknowledged."""
 
     def __init__(
         self,
@@ -60,6 +61,7 @@ class EventStream(threading.Thread):
         rate: float,
         gpus: int = 4,
         keys: int | None = None,
+        nodes: Sequence[str] | None = None,
         flush_timeout_s: float = 180.0,
         **config: Any,
     ) -> None:
@@ -75,6 +77,7 @@ class EventStream(threading.Thread):
         )
         self.topic, self.count, self.rate, self.gpus = topic, count, rate, gpus
         self.keys = keys or gpus
+        self.nodes = list(nodes or [])
         self.flush_timeout_s = flush_timeout_s
         self.acks = Acks()
         self.sent = 0
@@ -91,13 +94,18 @@ class EventStream(threading.Thread):
             if ahead > 0.001:
                 time.sleep(ahead)
             body = event(gpu=i % self.gpus)
+            key = str(i % self.keys).encode()
+            if self.nodes:
+                body["node"] = self.nodes[i % len(self.nodes)]
+                body["gpu"] = i // len(self.nodes) % self.gpus
+                key = body["node"].encode()
             payload = json.dumps(body).encode()
             while True:
                 try:
                     self.producer.produce(
                         self.topic,
                         payload,
-                        key=str(i % self.keys).encode(),
+                        key=key,
                         on_delivery=self.acks.callback(body["event_id"]),
                     )
                     break

@@ -50,3 +50,40 @@ def test_token_usage_fields_are_documented() -> None:
 def test_firewall_matrix_names_every_port_of_the_topology() -> None:
     for port in ("22", "8080", "9092", "27017", "2181"):
         assert port in DOC
+
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "gpucost"
+
+
+def mapped() -> list[str]:
+    """The paths the "Package map" names, in order: `x.py` for a module, `x/` for a package."""
+    section = DOC[DOC.index("## Package map") :]
+    return re.findall(r"^\s*- `([A-Za-z0-9_/.]+)`", section, re.M)
+
+
+def tree() -> set[str]:
+    """Every package (as `dir/`) and module of src/gpucost; an `__init__.py` is its package."""
+    found = set()
+    for path in SRC.rglob("*.py"):
+        relative = path.relative_to(SRC)
+        if path.name == "__init__.py":
+            if relative.parent != Path("."):
+                found.add(f"{relative.parent.as_posix()}/")
+        else:
+            found.add(relative.as_posix())
+    return found
+
+
+def test_package_map_matches_the_tree() -> None:
+    listed = mapped()
+    assert len(listed) == len(set(listed)), "a path is listed twice"
+    missing = sorted(tree() - set(listed))
+    stale = sorted(set(listed) - tree())
+    assert (missing, stale) == ([], []), "update the Package map in docs/architecture.md"
+
+
+def test_package_map_lines_say_what_each_holds() -> None:
+    section = DOC[DOC.index("## Package map") :]
+    for line in section.splitlines():
+        if line.lstrip().startswith("- `"):
+            assert re.match(r"^\s*- `[^`]+`: \S", line), f"no description: {line!r}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gpucost.inventory import Host, Inventory
 from gpucost.state import StateDir, StateError
 
 pytestmark = pytest.mark.unit
@@ -63,3 +64,28 @@ def test_missing_corrupt_and_remove(tmp_path: Path) -> None:
         state.file("../escape")
     state.remove()
     assert not state.exists()
+
+
+def test_the_state_folder_is_named_in_one_place() -> None:
+    # state.py owns a deployment's files: nothing else builds the folder by hand
+    # or names one of its files.
+    src = Path(__file__).resolve().parents[2] / "src" / "gpucost"
+    offenders = []
+    for module in sorted(src.rglob("*.py")):
+        if module.name == "state.py":
+            continue
+        text = module.read_text()
+        for needle in ("StateDir(", '"inventory.json"', '"secrets.json"', '"host_keys.json"'):
+            if needle in text:
+                offenders.append(f"{module.relative_to(src)}: {needle}")
+    assert offenders == []
+
+
+def test_inventory_round_trip(tmp_path: Path) -> None:
+    host = Host(name="vm1", role="kafka-zk", provider="local", state="running")
+    state = StateDir(tmp_path, "demo")
+    with pytest.raises(StateError, match=r"no inventory\.json"):
+        state.read_inventory()
+    state.write_inventory(Inventory(deployment="demo", provider="local", hosts=(host,)))
+    assert state.read_inventory().host("vm1") == host
+    assert state.file("inventory.json").stat().st_mode & 0o777 == 0o600

@@ -6,24 +6,20 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
-from gpucost.cli.infra_common import (
+from gpucost.cli.options import (
     ConfigOpt,
     DeploymentOpt,
     JsonOpt,
-    LiveProgress,
     ProviderOpt,
     RegionOpt,
     YesOpt,
     build_config,
-    print_json,
-    removed_table,
 )
 from gpucost.cli.output import console, err_console
+from gpucost.cli.render import LiveProgress, print_json, removed_table
 from gpucost.remote import lifecycle
 
 
-@app.command()
 def down(
     config_file: ConfigOpt = None,
     deployment: DeploymentOpt = None,

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gpucost.cli.app import app
-from gpucost.cli.infra_common import (
+from gpucost.cli.options import (
     AdminCidrOpt,
     DeploymentOpt,
     InstanceTypeOpt,
@@ -25,7 +24,6 @@ from gpucost.config.settings import DEFAULT_CONFIG_FILE
 from gpucost.errors import GpucostError
 
 
-@app.command()
 def init(
     path: Annotated[Path, typer.Option("--path", help="Where to write the file.")] = (
         DEFAULT_CONFIG_FILE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from gpucost.errors import ExitStatus, GpucostError
+from gpucost.errors import ExitStatus, GpucostError, MissingDependency
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,9 +18,16 @@ def fail(error: GpucostError) -> ExitStatus:
 
 def run_guarded(app: typer.Typer) -> int:
     """Run the app in click's standalone mode (usage errors exit 2 by themselves);
-    a GpucostError becomes one line and its exit status instead of a traceback."""
+    a GpucostError becomes one line and its exit status instead of a traceback, and so
+    does a package that a command imports on use (paramiko, boto3, matplotlib) but
+    that this install lacks."""
     try:
         app()
     except GpucostError as error:
         return int(fail(error))
+    except ModuleNotFoundError as error:
+        missing = MissingDependency.for_import(error)
+        if missing is None:
+            raise
+        return int(fail(missing))
     return int(ExitStatus.OK)

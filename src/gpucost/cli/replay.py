@@ -11,7 +11,6 @@ import typer
 from rich import box
 from rich.table import Table
 
-from gpucost.cli.app import app
 from gpucost.cli.output import console, err_console
 from gpucost.errors import ConfigError
 from gpucost.report.plot import check_png_path
@@ -34,7 +33,6 @@ def _check(price_per_hour: float, window: float, electricity_usd_per_kwh: float 
         )
 
 
-@app.command()
 def replay(
     trace: Annotated[
         Path, typer.Argument(metavar="TRACE", help="A recorded trace.json (meta, samples, events).")

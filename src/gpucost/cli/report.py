@@ -16,7 +16,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gpucost.cli.app import app
 from gpucost.cli.output import console, err_console
 from gpucost.config.settings import load_config
 from gpucost.errors import ConfigError
@@ -46,7 +45,7 @@ def _database_uri(deployment: str | None, config_file: Path | None) -> Iterator[
         yield uri
         return
     config = load_config(config_file, deployment=deployment)
-    state = StateDir(config.state_root, config.deployment)
+    state = StateDir.of(config)
     if not state.exists():
         raise ConfigError(
             f"MONGODB_URI is not set and there is no deployment in {state.path}",
@@ -136,7 +135,6 @@ def _table(report: Report, since: str) -> Table:
     return table
 
 
-@app.command()
 def report(
     since: Annotated[str, typer.Option(help="How far back: 90s, 15m, 1h, 2d.")] = "1h",
     by: Annotated[str, typer.Option(help="One row per gpu, model or tenant.")] = "gpu",

@@ -8,22 +8,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpucost.cli.app import app
-from gpucost.cli.infra_common import (
+from gpucost.cli.options import (
     ConfigOpt,
     DeploymentOpt,
     JsonOpt,
     ProviderOpt,
     RegionOpt,
     build_config,
-    inventory_table,
-    print_json,
 )
 from gpucost.cli.output import console
+from gpucost.cli.render import inventory_table, print_json
 from gpucost.remote import lifecycle
 
 
-@app.command()
 def status(
     config_file: ConfigOpt = None,
     deployment: DeploymentOpt = None,

@@ -1,4 +1,4 @@
-"""`gpucost up`: converge the four hosts, then (later) deploy the roles over SSH."""
+"""`gpucost up`: converge the four hosts, then deploy the roles on them over SSH."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from typing import Annotated
 import click
 import typer
 
-from gpucost.cli.app import app
-from gpucost.cli.infra_common import (
+from gpucost.cli.options import (
     AdminCidrOpt,
     ConfigOpt,
     DeploymentOpt,
     ImageOpt,
     InstanceTypeOpt,
     JsonOpt,
-    LiveProgress,
     PriceOpt,
     ProviderOpt,
     RegionOpt,
@@ -23,16 +21,13 @@ from gpucost.cli.infra_common import (
     SubnetOpt,
     YesOpt,
     build_config,
-    inventory_table,
-    plan_table,
-    print_json,
 )
 from gpucost.cli.output import console, err_console
+from gpucost.cli.render import LiveProgress, inventory_table, plan_table, print_json
 from gpucost.remote import lifecycle
 from gpucost.remote.providers import ADMIN_ACCESS
 
 
-@app.command()
 def up(
     config_file: ConfigOpt = None,
     deployment: DeploymentOpt = None,
@@ -53,7 +48,7 @@ def up(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create or repair the four VMs (and, later, deploy the pipeline on them).
+    """Create or repair the four VMs, then deploy the pipeline on them over SSH.
 
     Example: gpucost up --provider aws --infra-only --yes --admin-cidr 203.0.113.7/32
     """

@@ -8,21 +8,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gpucost.cli.app import app
-from gpucost.cli.infra_common import (
-    ConfigOpt,
-    DeploymentOpt,
-    JsonOpt,
-    LiveProgress,
-    ProviderOpt,
-    print_json,
-)
+from gpucost.cli.options import ConfigOpt, DeploymentOpt, JsonOpt, ProviderOpt
 from gpucost.cli.output import console, err_console
+from gpucost.cli.render import LiveProgress, print_json
 from gpucost.config.settings import load_config
 from gpucost.errors import ExitStatus
 
 
-@app.command()
 def verify(
     count: Annotated[int, typer.Option(help="Marked test events to send.", min=1)] = 100,
     config_file: ConfigOpt = None,

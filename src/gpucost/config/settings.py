@@ -50,7 +50,7 @@ class GpucostConfig(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="GPUCOST_",
-        # Other stages keep their own tables in the same file ([mongodb], ...).
+        # Other parts keep their own tables in the same file ([mongodb], ...).
         extra="ignore",
         frozen=True,
     )

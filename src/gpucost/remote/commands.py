@@ -12,11 +12,12 @@ from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError, InputError
 from gpucost.inventory import VM_NAMES, Inventory, VmName
 from gpucost.remote import lifecycle
-from gpucost.remote.deploy import connect, state_of
+from gpucost.remote.deploy import connect
 from gpucost.remote.hostkeys import HostKeyStore
-from gpucost.remote.plan import PRODUCER, producers_step
+from gpucost.remote.role_steps import PRODUCER, producers_step
 from gpucost.remote.runner import run_step
 from gpucost.remote.ssh import Connection, Result
+from gpucost.state import StateDir
 
 SERVICES: Final = {
     "processor": "docker logs {follow} --tail 200 gpucost-processor",
@@ -61,7 +62,7 @@ def ssh_argv(config: GpucostConfig, vm: VmName, command: Sequence[str] = ()) -> 
     pinned host key (pinned now through paramiko if this is the first visit)."""
     inventory = running_inventory(config)
     host = inventory.host(vm)
-    store = HostKeyStore(state_of(config))
+    store = HostKeyStore(StateDir.of(config))
     if store.get(vm) is None:
         connect(config, inventory, vm, retry_for=30).close()
     known = store.write_known_hosts([(vm, host.ssh_port)])
@@ -104,10 +105,19 @@ def set_producers_rate(config: GpucostConfig, rate: float, replicas: int) -> str
     vm = config.vm_of("producers")
     conn = connect(config, inventory, vm)
     try:
-        stage_dir = conn.run("cd ~/.gpucost && pwd").stdout.strip()
-        return run_step(conn, step, stage_dir, {})
+        workdir = conn.run("cd ~/.gpucost && pwd").stdout.strip()
+        return run_step(conn, step, workdir, {})
     finally:
         conn.close()
+
+
+def one_off_mark(vm: str, replica: int, replicas: int, mark: str | None) -> str:
+    """The `producer` field of one one-off producer's events. Inside a container the
+    producer's pid is always 1, so its default name would be the same for every
+    replica: each gets its own. A caller's mark is kept as given for one replica."""
+    if mark is None:
+        return f"gpucost-producer@{vm}:once-{replica + 1}"
+    return mark if replicas == 1 else f"{mark}-{replica + 1}"
 
 
 def produce_once(
@@ -127,16 +137,15 @@ def produce_once(
         flags += ["--count", str(count)]
     if duration is not None:
         flags += ["--duration", repr(duration)]
-    if mark is not None:
-        flags += ["--mark", mark]
-    line = (
+    prefix = (
         f"docker run --rm --network host --env-file /etc/gpucost/producer.env {shlex.quote(image)} "
         f"{PRODUCER} " + " ".join(shlex.quote(f) for f in flags)
     )
     limit = (duration or 0) + (count or 0) / rate + 120
 
-    def one(_: int) -> Result:
-        return conn.run(line, sudo=True, timeout=limit)
+    def one(replica: int) -> Result:
+        name = one_off_mark(conn.vm, replica, replicas, mark)
+        return conn.run(f"{prefix} --mark {shlex.quote(name)}", sudo=True, timeout=limit)
 
     with ThreadPoolExecutor(max_workers=replicas) as pool:
         results = list(pool.map(one, range(replicas)))

@@ -1,4 +1,4 @@
-"""The deploy stage of `up`: secrets, local artifacts, then the plan over SSH.
+"""The deploy over SSH, the second half of `up`: secrets, local artifacts, then each role's steps.
 
 `lifecycle.deploy` calls `deploy(config, inventory, progress)` once the
 provider made the hosts; so can any Python program.
@@ -6,11 +6,14 @@ provider made the hosts; so can any Python program.
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
+import re
 import secrets as random_secrets
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 from typing import Final
 
@@ -19,24 +22,23 @@ from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory, VmName
 from gpucost.paths import scripts_dir
 from gpucost.remote.hostkeys import HostKeyStore
-from gpucost.remote.plan import Artifacts, Secrets, build_plan
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
-from gpucost.remote.runner import StepResult, run_plan
+from gpucost.remote.role_steps import Artifacts, Secrets, build_steps
+from gpucost.remote.runner import StepResult, run_steps
 from gpucost.remote.ssh import SshConnection, Target, open_log
-from gpucost.state import StateDir
+from gpucost.state import SECRETS_FILE, StateDir
 
-SECRETS_FILE: Final = "secrets.json"
-INVENTORY_FILE: Final = "inventory.json"
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 KAFKA_FETCH: Final = scripts_dir() / "dev" / "kafka-fetch.sh"
+CLI_ONLY: Final = frozenset({"paramiko", "boto3", "matplotlib"})
+"""gpucost's dependencies that only the CLI imports (SSH, AWS, PNG): `pip install
+gpucost` brings them, the container image leaves them and theirs out."""
+RUNTIME_REQUIREMENTS: Final = "requirements-runtime.txt"
+"""Uploaded beside the wheels: what image.sh installs before gpucost itself."""
 
 
 class ArtifactError(GpucostError):
     """Something this machine must build before the deploy could not be built."""
-
-
-def state_of(config: GpucostConfig) -> StateDir:
-    return StateDir(config.state_root, config.deployment)
 
 
 def load_secrets(state: StateDir, *, create: bool = True) -> Secrets:
@@ -64,10 +66,10 @@ def connect(
 ) -> SshConnection:
     """An SSH connection to one VM with the managed key, its pinned host key and
     its log file; generated passwords are masked in that log."""
-    state = state_of(config)
+    state = StateDir.of(config)
     state.ensure()
     target = Target.of(inventory.host(vm), config.private_key)
-    log = open_log(state.path / "logs" / f"{vm}.log")
+    log = open_log(state.log_file(vm))
     try:
         conn = SshConnection.connect(
             target,
@@ -104,11 +106,13 @@ def build_wheels(
     if own.returncode != 0:
         raise ArtifactError(f"cannot build the gpucost wheel: {own.stderr.strip()[-500:]}")
     wheel = max(out.glob("gpucost-*.whl"), key=lambda p: p.stat().st_mtime)
+    requirements = out / RUNTIME_REQUIREMENTS
+    requirements.write_text("".join(f"{r}\n" for r in runtime_requirements(wheel)))
     deps = subprocess.run(
         [*pip, "download", "-d", str(out), "--only-binary=:all:",
          "--python-version", config.images.python, "--implementation", "cp",
          "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
-         "--platform", "manylinux2014_x86_64", "--platform", "any", str(wheel)],
+         "--platform", "manylinux2014_x86_64", "--platform", "any", "-r", str(requirements)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if deps.returncode != 0:
@@ -118,18 +122,34 @@ def build_wheels(
             hint="this machine needs a package index (or a pip cache) once; "
             "set images.python to the base image's Python",
         )
-    wheels = tuple(sorted(out.glob("*.whl")))
+    wheels = (*sorted(out.glob("*.whl")), requirements)
     # The wheels are reproducible: the same sources give the same bytes, and
     # only a change here is reported as one (and reruns the image steps).
     action = "exists" if _digests(out) == before else "created"
-    progress(ProgressEvent("wheels", str(out), action, f"{len(wheels)} wheels"))
+    progress(ProgressEvent("wheels", str(out), action, f"{len(wheels) - 1} wheels"))
     return wheels
 
 
+def runtime_requirements(wheel: Path) -> list[str]:
+    """The wheel's own requirements (no extras') less the CLI's: what the runtime needs."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(archive.read(name).decode())
+    kept = []
+    for requirement in metadata.get_all("Requires-Dist") or []:
+        spec, _, marker = requirement.partition(";")
+        if "extra" in marker:
+            continue
+        project = re.match(r"[A-Za-z0-9._-]+", spec.strip())
+        if project is None or project.group(0).lower() in CLI_ONLY:
+            continue
+        kept.append(requirement.strip())
+    return kept
+
+
 def _digests(folder: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.whl"))
-    }
+    files = [*folder.glob("*.whl"), *folder.glob(RUNTIME_REQUIREMENTS)]
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(files)}
 
 
 def kafka_dist(config: GpucostConfig, work: Path, progress: Progress = no_progress) -> Path | None:
@@ -166,21 +186,20 @@ def deploy(
     config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
 ) -> list[StepResult]:
     """Install and wire the four roles; safe to repeat, resumes after a failure."""
-    state = state_of(config)
+    state = StateDir.of(config)
     state.ensure()
-    # What `report`, `ssh` and `verify` reach the hosts by, whichever provider made them.
-    state.write_json(INVENTORY_FILE, inventory.model_dump(mode="json"))
+    state.write_inventory(inventory)
     secrets = load_secrets(state)
-    work = state.path / "artifacts"
+    work = state.artifacts
     artifacts = Artifacts(
         wheels=build_wheels(config, work / "wheels", progress),
         kafka_dist=kafka_dist(config, work, progress),
     )
-    plans = build_plan(config, inventory, secrets, artifacts)
+    steps = build_steps(config, inventory, secrets, artifacts)
     server = (
         "SecantusDB (a MongoDB-wire stand-in)"
         if config.mongodb.server == "secantusdb"
         else f"MongoDB {config.mongodb.version}"
     )
     progress(ProgressEvent("database", config.vm_of("mongodb"), "exists", server))
-    return run_plan(plans, lambda vm: connect(config, inventory, vm, notice=progress), progress)
+    return run_steps(steps, lambda vm: connect(config, inventory, vm, notice=progress), progress)

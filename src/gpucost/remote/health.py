@@ -15,8 +15,10 @@ from typing import Final
 
 from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import Host, Inventory, Role, VmName
-from gpucost.remote.deploy import SECRETS_FILE, connect, state_of
-from gpucost.remote.plan import API_PORT, PROCESSOR, PRODUCER
+from gpucost.remote.deploy import connect
+from gpucost.remote.flows import API_PORT
+from gpucost.remote.role_steps import PROCESSOR, PRODUCER
+from gpucost.state import SECRETS_FILE, StateDir
 
 Health = dict[str, str]
 """service -> `active`, `healthy`, `running`, or what is wrong (`inactive`, `exited`, ...)."""
@@ -88,10 +90,10 @@ def _one(config: GpucostConfig, inventory: Inventory, host: Host) -> Health:
 
 
 def deployed(config: GpucostConfig) -> bool:
-    """Whether the deploy stage of `up` ran from here: it made the passwords.
+    """Whether the deploy over SSH ran from here: it made the passwords.
     (The providers write the inventory already; `--infra-only` hosts have no
     services to ask about, and are not contacted.)"""
-    return state_of(config).file(SECRETS_FILE).is_file()
+    return StateDir.of(config).file(SECRETS_FILE).is_file()
 
 
 def service_health(config: GpucostConfig, inventory: Inventory) -> dict[VmName, Health]:

@@ -20,9 +20,8 @@ from typing import Any
 import paramiko
 
 from gpucost.errors import GpucostError
-from gpucost.state import StateDir
+from gpucost.state import HOST_KEYS_FILE, StateDir
 
-STATE_FILE = "host_keys.json"
 KNOWN_HOSTS_FILE = "known_hosts"
 
 
@@ -72,7 +71,7 @@ class HostKeyStore:
         self.state = state
 
     def _load(self) -> dict[str, Any]:
-        data = self.state.read_json(STATE_FILE)
+        data = self.state.read_json(HOST_KEYS_FILE)
         return data if isinstance(data, dict) else {}
 
     def get(self, vm: str) -> PinnedKey | None:
@@ -82,12 +81,12 @@ class HostKeyStore:
     def pin(self, vm: str, key: PinnedKey) -> None:
         data = self._load()
         data[vm] = asdict(key)
-        self.state.write_json(STATE_FILE, data)
+        self.state.write_json(HOST_KEYS_FILE, data)
 
     def forget(self, vm: str) -> None:
         data = self._load()
         if data.pop(vm, None) is not None:
-            self.state.write_json(STATE_FILE, data)
+            self.state.write_json(HOST_KEYS_FILE, data)
 
     def write_known_hosts(self, entries: Iterable[tuple[str, int]]) -> Path:
         """A known_hosts file for the system `ssh` (`gpucost ssh`): one line per

@@ -1,7 +1,7 @@
-"""`up`, `down`, `status` as library calls: provider first, then the deploy stage.
+"""`up`, `down`, `status` as library calls: the provider makes the hosts, then
+the deploy over SSH (`gpucost.remote.deploy`) installs the roles on them.
 
-The CLI calls these; so can any Python program. The deploy over SSH plugs in
-with `set_deploy_stage` and receives the Inventory the provider returned.
+The CLI calls these; so can any Python program, with no CLI module imported.
 """
 
 from __future__ import annotations
@@ -20,23 +20,29 @@ from gpucost.remote.providers import (
 )
 
 
-class DeployUnavailable(GpucostError):
-    """`up` was asked to deploy, and no deploy stage is plugged in."""
-
-
 class AdminAccessChanged(GpucostError):
     """The firewall admits another admin address than the settings name, and
     the user did not agree to move it."""
 
 
-DeployStage = Callable[[GpucostConfig, Inventory, Progress], None]
-_deploy_stage: DeployStage | None = None
+Deployer = Callable[[GpucostConfig, Inventory, Progress], None]
 
 
-def set_deploy_stage(stage: DeployStage | None) -> None:
-    """Plug in the stage that installs the roles over SSH on the hosts."""
-    global _deploy_stage
-    _deploy_stage = stage
+def deploy_over_ssh(config: GpucostConfig, inventory: Inventory, progress: Progress) -> None:
+    """The library's own deployer."""
+    # Imported on use: paramiko and the role steps are not needed for a plan or `--help`.
+    from gpucost.remote.deploy import deploy
+
+    deploy(config, inventory, progress)
+
+
+_deployer: Deployer = deploy_over_ssh
+
+
+def use_deployer(deployer: Deployer = deploy_over_ssh) -> None:
+    """Swap the SSH half of `up` (tests pass a recorder); no argument restores the library's."""
+    global _deployer
+    _deployer = deployer
 
 
 def plan(config: GpucostConfig) -> Plan:
@@ -51,12 +57,7 @@ def converge(config: GpucostConfig, progress: Progress = no_progress) -> Invento
 
 def deploy(config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress) -> None:
     """Install and wire the roles on the hosts (the SSH half of `up`)."""
-    if _deploy_stage is None:
-        raise DeployUnavailable(
-            "the deploy over SSH is not available yet; the hosts above are up",
-            hint="`gpucost up --infra-only` converges the cloud resources only",
-        )
-    _deploy_stage(config, inventory, progress)
+    _deployer(config, inventory, progress)
 
 
 def up(

@@ -1,7 +1,7 @@
-"""Runs the plan: steps in order on each host, hosts side by side, stage by stage.
+"""Runs the role steps: in order on each host, hosts side by side, wave by wave.
 
 A step whose check passes is skipped; one that fails stops its host and, at
-the next stage boundary, the others, naming host, step and the last lines of
+the next wave boundary, the others, naming host, step and the last lines of
 its output. Nothing is rolled back: the next `up` resumes at that step.
 """
 
@@ -22,11 +22,11 @@ from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
 from gpucost.remote.ssh import Connection
 from gpucost.remote.steps import (
     MARKERS,
-    REMOTE_STAGE,
+    REMOTE_WORKDIR,
     SCRIPTS_DIR,
-    STAGES,
     SUPPORT_FILES,
-    HostPlan,
+    WAVES,
+    HostSteps,
     Step,
 )
 
@@ -38,7 +38,7 @@ class StepFailed(GpucostError):
 
 
 class Aborted(Exception):
-    """Another host failed; this one stops at the stage boundary."""
+    """Another host failed; this one stops at the wave boundary."""
 
 
 @dataclass(frozen=True)
@@ -48,36 +48,36 @@ class StepResult:
     outcome: Outcome
 
 
-class _StageGate:
-    """Each host reports the stage it reached; a host enters stage s only when
-    every host has finished all its steps of earlier stages."""
+class _WaveGate:
+    """Each host reports the wave it reached; a host enters wave w only when
+    every host has finished all its steps of earlier waves."""
 
     def __init__(self, vms: Sequence[VmName]) -> None:
         self._reached = dict.fromkeys(vms, 0)
         self._cond = threading.Condition()
         self.failed = False
 
-    def enter(self, vm: VmName, stage: int) -> None:
+    def enter(self, vm: VmName, wave: int) -> None:
         with self._cond:
-            self._reached[vm] = max(self._reached[vm], stage)
+            self._reached[vm] = max(self._reached[vm], wave)
             self._cond.notify_all()
             self._cond.wait_for(
-                lambda: self.failed or all(s >= stage for s in self._reached.values())
+                lambda: self.failed or all(w >= wave for w in self._reached.values())
             )
             if self.failed:
                 raise Aborted
 
     def finish(self, vm: VmName, *, failed: bool = False) -> None:
         with self._cond:
-            self._reached[vm] = len(STAGES)
+            self._reached[vm] = len(WAVES)
             self.failed = self.failed or failed
             self._cond.notify_all()
 
 
-def _stage_dir(conn: Connection) -> str:
-    result = conn.run(f"mkdir -p -m 700 ~/{REMOTE_STAGE}/scripts && cd ~/{REMOTE_STAGE} && pwd")
+def _workdir(conn: Connection) -> str:
+    result = conn.run(f"mkdir -p -m 700 ~/{REMOTE_WORKDIR}/scripts && cd ~/{REMOTE_WORKDIR} && pwd")
     if not result.ok:
-        raise StepFailed(f"{conn.vm}: cannot create ~/{REMOTE_STAGE}: {result.tail(3)}")
+        raise StepFailed(f"{conn.vm}: cannot create ~/{REMOTE_WORKDIR}: {result.tail(3)}")
     return result.stdout.strip()
 
 
@@ -90,7 +90,7 @@ def _ssh_client_address(conn: Connection) -> str:
 def run_step(
     conn: Connection,
     step: Step,
-    stage_dir: str,
+    workdir: str,
     extra_env: dict[str, str],
     scripts_dir: Path = SCRIPTS_DIR,
     markers: str = MARKERS,
@@ -100,18 +100,18 @@ def run_step(
     if conn.run(step.done_command(digest, markers), sudo=True, timeout=120).ok:
         return "unchanged"
     for name in (step.script, *SUPPORT_FILES):
-        conn.put_file(scripts_dir / name, f"{stage_dir}/scripts/{name}", 0o700)
+        conn.put_file(scripts_dir / name, f"{workdir}/scripts/{name}", 0o700)
     made: set[str] = set()
     for upload in step.uploads:
         parent = posixpath.dirname(upload.name)
         if parent and parent not in made:
-            conn.run(f"mkdir -p -m 700 {shlex.quote(f'{stage_dir}/{parent}')}")
+            conn.run(f"mkdir -p -m 700 {shlex.quote(f'{workdir}/{parent}')}")
             made.add(parent)
         source = upload.content if upload.content is not None else upload.local
         assert source is not None
-        conn.put_file(source, f"{stage_dir}/{upload.name}", upload.mode)
+        conn.put_file(source, f"{workdir}/{upload.name}", upload.mode)
     result = conn.run(
-        step.run_command(stage_dir, digest, extra_env, markers), sudo=True, timeout=step.timeout
+        step.run_command(workdir, digest, extra_env, markers), sudo=True, timeout=step.timeout
     )
     if not result.ok:
         raise StepFailed(
@@ -126,30 +126,30 @@ def run_step(
     return "changed"
 
 
-def run_plan(
-    plans: Sequence[HostPlan],
+def run_steps(
+    hosts: Sequence[HostSteps],
     connect: Callable[[VmName], Connection],
     progress: Progress = no_progress,
     scripts_dir: Path = SCRIPTS_DIR,
     markers: str = MARKERS,
 ) -> list[StepResult]:
     """Run every host's steps; raise the first failure after all hosts stopped."""
-    gate = _StageGate([p.vm for p in plans])
+    gate = _WaveGate([p.vm for p in hosts])
     results: list[StepResult] = []
     lock = threading.Lock()
 
-    def one_host(plan: HostPlan) -> None:
+    def one_host(host: HostSteps) -> None:
         failed = False
         try:
-            conn = connect(plan.vm)
+            conn = connect(host.vm)
             try:
-                stage_dir = _stage_dir(conn)
+                workdir = _workdir(conn)
                 extra = {"GPUCOST_SSH_CLIENT": _ssh_client_address(conn)}
-                for index, step in enumerate(plan.steps, 1):
-                    gate.enter(plan.vm, STAGES.index(step.stage))
-                    label = f"{plan.vm} {index}/{len(plan.steps)} {step.name}"
+                for index, step in enumerate(host.steps, 1):
+                    gate.enter(host.vm, WAVES.index(step.wave))
+                    label = f"{host.vm} {index}/{len(host.steps)} {step.name}"
                     progress(ProgressEvent("step", label, "waiting", step.summary))
-                    outcome = run_step(conn, step, stage_dir, extra, scripts_dir, markers)
+                    outcome = run_step(conn, step, workdir, extra, scripts_dir, markers)
                     progress(
                         ProgressEvent(
                             "step",
@@ -159,7 +159,7 @@ def run_plan(
                         )
                     )
                     with lock:
-                        results.append(StepResult(plan.vm, step.name, outcome))
+                        results.append(StepResult(host.vm, step.name, outcome))
             finally:
                 conn.close()
         except Aborted:
@@ -168,10 +168,10 @@ def run_plan(
             failed = True
             raise
         finally:
-            gate.finish(plan.vm, failed=failed)
+            gate.finish(host.vm, failed=failed)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
-        futures = [pool.submit(one_host, plan) for plan in plans]
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        futures = [pool.submit(one_host, host) for host in hosts]
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]  # type: ignore[misc]

@@ -1,6 +1,6 @@
 """Install steps as data: what each pushes, runs, and checks.
 
-A step never runs anything itself. `plan.py` builds the list for a deployment,
+A step never runs anything itself. `role_steps.py` builds the list for a deployment,
 `runner.py` executes it over a `Connection`, and tests assert on the values.
 
 A step is done when its check passes *and* the host holds a marker with the
@@ -20,14 +20,14 @@ from typing import Final, Literal
 from gpucost.inventory import Role, VmName
 from gpucost.paths import scripts_dir
 
-Stage = Literal["prepare", "data", "processor", "producers"]
-STAGES: Final[tuple[Stage, ...]] = ("prepare", "data", "processor", "producers")
+Wave = Literal["prepare", "data", "processor", "producers"]
+WAVES: Final[tuple[Wave, ...]] = ("prepare", "data", "processor", "producers")
 """Order across hosts: a step waits until every host finished its earlier
-stages (Kafka and MongoDB before the processor, the processor before producers);
-within a stage, hosts run side by side."""
+waves (Kafka and MongoDB before the processor, the processor before producers);
+within a wave, hosts run side by side."""
 
 SCRIPTS_DIR: Final = scripts_dir() / "roles"
-REMOTE_STAGE: Final = ".gpucost"
+REMOTE_WORKDIR: Final = ".gpucost"
 """The SSH user's upload directory (0700), relative to its home."""
 MARKERS: Final = "/var/lib/gpucost/done"
 SUPPORT_FILES: Final = ("lib.sh", "mongo-users.py")
@@ -68,7 +68,7 @@ class Upload:
 class Step:
     name: str
     roles: tuple[Role, ...]
-    stage: Stage
+    wave: Wave
     script: str
     """File name in scripts/roles/."""
     summary: str = ""
@@ -103,23 +103,23 @@ class Step:
         return f'[ "$(cat {marker} 2>/dev/null)" = {shlex.quote(digest)} ] && {{ {self.check} ; }}'
 
     def run_command(
-        self, stage_dir: str, digest: str, extra_env: dict[str, str], markers: str = MARKERS
+        self, workdir: str, digest: str, extra_env: dict[str, str], markers: str = MARKERS
     ) -> str:
         """The line run as root: the script with its settings, then the marker."""
-        env = {"GPUCOST_STAGE": stage_dir, **dict(self.env), **extra_env}
+        env = {"GPUCOST_WORKDIR": workdir, **dict(self.env), **extra_env}
         assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        script = shlex.quote(f"{stage_dir}/scripts/{self.script}")
+        script = shlex.quote(f"{workdir}/scripts/{self.script}")
         args = " ".join(shlex.quote(a) for a in self.args)
         marker = shlex.quote(self.marker(markers))
         record = f"install -d -m 0755 {shlex.quote(markers)} && echo {digest} > {marker}"
         return (
-            f"cd {shlex.quote(stage_dir)} && env {assignments} bash {script} {args}".rstrip()
+            f"cd {shlex.quote(workdir)} && env {assignments} bash {script} {args}".rstrip()
             + f" && {record}"
         )
 
 
 @dataclass(frozen=True)
-class HostPlan:
+class HostSteps:
     """The steps of one host, in order."""
 
     vm: VmName

@@ -19,14 +19,12 @@ from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import Host, Inventory, VmName
 from gpucost.remote.commands import produce_once, running_inventory
 from gpucost.remote.deploy import connect
-from gpucost.remote.plan import API_PORT, MONGO_PORT, allowed_sources
+from gpucost.remote.flows import ADMIN, API_PORT, MONGO_PORT, every_port, listening_ports
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
+from gpucost.remote.role_steps import allowed_sources
 from gpucost.remote.ssh import Connection, SshConnection, auth_methods, probe_port
 
-PROBED_PORTS: Final = (22, 2181, 8080, 9092, 27017)
-LISTENING: Final = {"kafka-zk": {22, 9092}, "mongodb": {22, 27017}, "processor": {22, 8080}}
-"""What listens on each role's private address (ZooKeeper only on loopback)."""
-ADMIN: Final = "admin"
+PROBED_PORTS: Final = every_port()
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,7 @@ class Check:
 
 def expected_open(inventory: Inventory, source: str, target: Host, port: int) -> bool:
     """Whether the design lets `source` (a VM name or "admin") reach target:port."""
-    listening = LISTENING.get(target.role, {22})
-    if port not in listening:
+    if port not in listening_ports(target.role):
         return False
     if source == target.name:
         return True  # a VM's own address is loopback traffic, which ufw lets through

@@ -10,6 +10,7 @@ global is touched and no display is needed.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpucost.errors import InputError
-from gpucost.report.summary import number, stored_window_cost
+from gpucost.errors import InputError, MissingDependency
+from gpucost.report.summary import gpu_label, number, stored_window_cost
 
 if TYPE_CHECKING:
     from gpucost.report.replay import ReplayResult
@@ -98,7 +99,7 @@ def timeline_from_windows(
         raise InputError("no windows to draw")
     series: dict[str, list[WindowPoint]] = {}
     for w in sorted(windows, key=lambda w: float(w["window_start"])):
-        series.setdefault(str(w["gpu"]), []).append(
+        series.setdefault(gpu_label(w), []).append(
             WindowPoint(
                 start=float(w["window_start"]),
                 window_s=float(w["window_s"]),
@@ -216,8 +217,12 @@ def _money(value: float) -> str:
 
 def check_png_path(path: Path | None) -> None:
     """Refuse a PNG path that cannot be written before any work is done."""
-    if path is not None and not path.parent.is_dir():
+    if path is None:
+        return
+    if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: no directory {path.parent}")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise MissingDependency("matplotlib", "--png")
 
 
 def render_png(timeline: Timeline, path: Path) -> Path:

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from gpucost.costmath import mean, ratio, sum_all, sum_known
 from gpucost.runtime.cost import (
     TokenTotals,
     WindowCost,
@@ -31,15 +32,6 @@ UNLABELLED = "unlabelled"
 """Phase of a window with no labelled sample in it."""
 
 Json = dict[str, object]
-
-
-def _ratio(numerator: float | None, divisor: float) -> float | None:
-    return None if numerator is None or divisor == 0 else numerator / divisor
-
-
-def _sum_known(values: Sequence[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return math.fsum(known) if known else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +58,23 @@ class Summary:
 
     @property
     def cost_per_token(self) -> float | None:
-        return _ratio(self.cost_usd, self.total_tokens)
+        return ratio(self.cost_usd, self.total_tokens)
 
     @property
     def cost_per_output_token(self) -> float | None:
-        return _ratio(self.cost_usd, self.completion_tokens)
+        return ratio(self.cost_usd, self.completion_tokens)
 
     @property
     def usd_per_million_tokens(self) -> float | None:
-        return _ratio(self.cost_usd * 1e6, self.total_tokens)
+        return ratio(self.cost_usd * 1e6, self.total_tokens)
 
     @property
     def joules_per_token(self) -> float | None:
-        return _ratio(self.energy_j, self.total_tokens)
+        return ratio(self.energy_j, self.total_tokens)
 
     @property
     def joules_per_output_token(self) -> float | None:
-        return _ratio(self.energy_j, self.completion_tokens)
+        return ratio(self.energy_j, self.completion_tokens)
 
     def to_dict(self) -> Json:
         return {
@@ -116,13 +108,11 @@ def _summarise(windows: Sequence[WindowCost], samples: Sequence[GpuSample]) -> S
         prompt_tokens=sum(w.prompt_tokens for w in windows),
         completion_tokens=sum(w.completion_tokens for w in windows),
         cost_usd=math.fsum(w.cost_usd for w in windows),
-        busy_cost_usd=_sum_known([w.busy_cost_usd for w in windows]),
-        energy_j=None if None in energies else math.fsum(e for e in energies if e is not None),
-        energy_cost_usd=(
-            None if None in energy_costs else math.fsum(c for c in energy_costs if c is not None)
-        ),
-        mean_power_w=math.fsum(powers) / len(powers) if powers else None,
-        mean_gpu_util_pct=math.fsum(utils) / len(utils) if utils else None,
+        busy_cost_usd=sum_known([w.busy_cost_usd for w in windows]),
+        energy_j=sum_all(energies),
+        energy_cost_usd=sum_all(energy_costs),
+        mean_power_w=mean(powers),
+        mean_gpu_util_pct=mean(utils),
     )
 
 
@@ -142,7 +132,7 @@ class ModelShare:
 
     @property
     def usd_per_million_tokens(self) -> float | None:
-        return _ratio(self.cost_usd * 1e6, self.total_tokens)
+        return ratio(self.cost_usd * 1e6, self.total_tokens)
 
     def to_dict(self) -> Json:
         return {
@@ -152,9 +142,9 @@ class ModelShare:
             "total_tokens": self.total_tokens,
             "allocated_cost_usd": self.cost_usd,
             "allocated_energy_j": self.energy_j,
-            "cost_per_token": _ratio(self.cost_usd, self.total_tokens),
+            "cost_per_token": ratio(self.cost_usd, self.total_tokens),
             "usd_per_million_tokens": self.usd_per_million_tokens,
-            "joules_per_token": _ratio(self.energy_j, self.total_tokens),
+            "joules_per_token": ratio(self.energy_j, self.total_tokens),
         }
 
 

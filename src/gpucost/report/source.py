@@ -26,6 +26,7 @@ from gpucost.report.summary import (
     ModelWindow,
     NoData,
     Report,
+    gpu_label,
     number,
     summarize,
 )
@@ -38,27 +39,34 @@ def fetch_windows(db: Database[Doc], since_start: float, prefix: str = "") -> li
     cursor = db[f"{prefix}gpu_metrics"].find(
         {"window_start": {"$gte": since_start}}, {"_id": 0, "updated_at": 0, "revision": 0}
     )
-    return sorted(cursor, key=lambda w: (float(w["window_start"]), str(w["gpu"])))
+    return sorted(cursor, key=lambda w: (float(w["window_start"]), gpu_label(w)))
 
 
-def model_window_match(since_start: float, gpus: Sequence[str] = ()) -> Doc:
+def model_window_match(since_start: float, gpus: Sequence[tuple[str, str]] = ()) -> Doc:
     """The events of windows starting at or after `since_start`, through the
-    processor's `(gpu, window_start)` index when the GPUs are known."""
+    processor's `(node, gpu, window_start)` index when the GPUs are known."""
     recent: Doc = {"window_start": {"$gte": since_start}}
     if not gpus:
         return recent
-    return {"gpu": {"$in": list(gpus)}, **recent}
+    nodes = sorted({node for node, _ in gpus})
+    names = sorted({gpu for _, gpu in gpus})
+    return {"node": {"$in": nodes}, "gpu": {"$in": names}, **recent}
 
 
 def model_window_pipeline(
-    since_start: float, gpus: Sequence[str] = (), key: str = "model"
+    since_start: float, gpus: Sequence[tuple[str, str]] = (), key: str = "model"
 ) -> list[Doc]:
     """Sums per (model or tenant, GPU, window), computed by the server."""
     return [
         {"$match": model_window_match(since_start, gpus)},
         {
             "$group": {
-                "_id": {"model": f"${key}", "gpu": "$gpu", "window_start": "$window_start"},
+                "_id": {
+                    "model": f"${key}",
+                    "node": "$node",
+                    "gpu": "$gpu",
+                    "window_start": "$window_start",
+                },
                 "requests": {"$sum": 1},
                 "total_tokens": {"$sum": "$total_tokens"},
                 "completion_tokens": {"$sum": "$completion_tokens"},
@@ -73,7 +81,7 @@ def fetch_model_windows(
     db: Database[Doc],
     since_start: float,
     prefix: str = "",
-    gpus: Sequence[str] = (),
+    gpus: Sequence[tuple[str, str]] = (),
     key: str = "model",
 ) -> list[ModelWindow]:
     """One row per (model or tenant, GPU, window); `gpus` narrows the scan to their GPUs."""
@@ -89,6 +97,7 @@ def fetch_model_windows(
             ModelWindow(
                 model=str(group.get("model") or missing),
                 gpu=str(group["gpu"]),
+                node=str(group.get("node") or ""),
                 window_start=float(group["window_start"]),
                 requests=requests,
                 total_tokens=int(row.get("total_tokens") or 0),
@@ -130,7 +139,7 @@ def read_report(
     try:
         with open_database(uri, database) as db:
             windows = fetch_windows(db, since_start, prefix)
-            gpus = sorted({str(w["gpu"]) for w in windows})
+            gpus = sorted({(str(w.get("node") or ""), str(w["gpu"])) for w in windows})
             shares = [] if by == "gpu" else fetch_model_windows(db, since_start, prefix, gpus, by)
     except PyMongoError as error:
         raise ServiceUnavailable(
@@ -168,7 +177,7 @@ class PortForwarder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class MongoCredentials:
-    """The report's login on a deployment's MongoDB, as the deploy stage stored it."""
+    """The report's login on a deployment's MongoDB, as the deploy over SSH stored it."""
 
     username: str
     password: str

@@ -11,10 +11,11 @@ Pure: documents in, rows out. Reading them from MongoDB is `report.source`'s job
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from gpucost.costmath import ratio, sum_all, sum_known, window_price
 from gpucost.errors import GpucostError
 
 Doc = dict[str, Any]
@@ -53,19 +54,19 @@ class Row:
 
     @property
     def usd_per_million_tokens(self) -> float | None:
-        return _ratio(self.cost_usd * 1e6, self.total_tokens)
+        return ratio(self.cost_usd * 1e6, self.total_tokens)
 
     @property
     def usd_per_million_output_tokens(self) -> float | None:
-        return _ratio(self.cost_usd * 1e6, self.completion_tokens)
+        return ratio(self.cost_usd * 1e6, self.completion_tokens)
 
     @property
     def usd_per_request(self) -> float | None:
-        return _ratio(self.cost_usd, self.requests)
+        return ratio(self.cost_usd, self.requests)
 
     @property
     def joules_per_token(self) -> float | None:
-        return _ratio(self.energy_j, self.total_tokens)
+        return ratio(self.energy_j, self.total_tokens)
 
     def to_dict(self) -> Doc:
         return {
@@ -93,7 +94,7 @@ class Report:
 
     @property
     def gpus(self) -> list[str]:
-        return sorted({str(w["gpu"]) for w in self.windows})
+        return sorted({gpu_label(w) for w in self.windows})
 
     def to_dict(self) -> Doc:
         return {
@@ -107,13 +108,6 @@ class Report:
             "rows": [r.to_dict() for r in self.rows],
             "total": self.total.to_dict(),
         }
-
-
-def _ratio(numerator: float | None, divisor: float) -> float | None:
-    if numerator is None or divisor == 0:
-        return None
-    value = numerator / divisor
-    return value if math.isfinite(value) else None
 
 
 def number(value: Any) -> float | None:
@@ -130,7 +124,7 @@ def number(value: Any) -> float | None:
 def stored_window_cost(window: Doc, price_per_hour_usd: float | None = None) -> float:
     """The window's cost: stored, or at the what-if price."""
     if price_per_hour_usd is not None:
-        return price_per_hour_usd * float(window["window_s"]) / 3600
+        return window_price(price_per_hour_usd, float(window["window_s"]))
     return number(window.get("cost_usd")) or 0.0
 
 
@@ -143,18 +137,6 @@ def _weighted_mean(pairs: Iterable[tuple[float | None, float]]) -> float | None:
     known = [(v, w) for v, w in pairs if v is not None and w > 0]
     weight = math.fsum(w for _, w in known)
     return math.fsum(v * w for v, w in known) / weight if weight else None
-
-
-def _sum_known(values: Sequence[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return math.fsum(known) if known else None
-
-
-def _sum_all(values: Sequence[float | None]) -> float | None:
-    """None unless every value is known: a partial energy sum would mislead."""
-    if not values or any(v is None for v in values):
-        return None
-    return math.fsum(v for v in values if v is not None)
 
 
 # ---- per GPU -------------------------------------------------------------------------
@@ -173,9 +155,9 @@ def summarize_windows(key: str, windows: Sequence[Doc], price: float | None = No
         total_tokens=sum(tokens),
         completion_tokens=sum(int(w.get("completion_tokens") or 0) for w in windows),
         cost_usd=math.fsum(costs),
-        busy_cost_usd=_sum_known([_busy(w, c) for w, c in zip(windows, costs, strict=True)]),
+        busy_cost_usd=sum_known([_busy(w, c) for w, c in zip(windows, costs, strict=True)]),
         allocated_cost_usd=math.fsum(c for c, t in zip(costs, tokens, strict=True) if t),
-        energy_j=_sum_all([number(w.get("energy_j")) for w in windows]),
+        energy_j=sum_all([number(w.get("energy_j")) for w in windows]),
         mean_power_w=_weighted_mean(
             (number(w.get("mean_power_w")), s) for w, s in zip(windows, seconds, strict=True)
         ),
@@ -185,10 +167,16 @@ def summarize_windows(key: str, windows: Sequence[Doc], price: float | None = No
     )
 
 
+def gpu_label(window: Mapping[str, Any]) -> str:
+    """How a report names a GPU: `node/gpu`, since GPU 0 exists on every node."""
+    node = window.get("node")
+    return f"{node}/{window['gpu']}" if node else str(window["gpu"])
+
+
 def by_gpu(windows: Sequence[Doc], price: float | None = None) -> list[Row]:
     grouped: dict[str, list[Doc]] = {}
     for window in windows:
-        grouped.setdefault(str(window["gpu"]), []).append(window)
+        grouped.setdefault(gpu_label(window), []).append(window)
     return [summarize_windows(gpu, rows, price) for gpu, rows in sorted(grouped.items())]
 
 
@@ -209,10 +197,11 @@ class ModelWindow:
     allocated_cost_usd: float | None
     """The stored shares' sum; None while any of them is not filled in."""
     uncosted: int = 0
+    node: str = ""
 
 
-def _window_key(gpu: str, start: float) -> tuple[str, float]:
-    return (str(gpu), float(start))
+def _window_key(node: str | None, gpu: str, start: float) -> tuple[str, str, float]:
+    return (str(node or ""), str(gpu), float(start))
 
 
 def by_model(
@@ -224,10 +213,10 @@ def by_model(
     each share is `window cost at that price × model tokens / window tokens`.
     Energy, GPU time and busy cost are divided the same way.
     """
-    index = {_window_key(w["gpu"], w["window_start"]): w for w in windows}
+    index = {_window_key(w.get("node"), w["gpu"], w["window_start"]): w for w in windows}
     parts: dict[str, list[tuple[ModelWindow, Doc | None, float]]] = {}
     for share in shares:
-        window = index.get(_window_key(share.gpu, share.window_start))
+        window = index.get(_window_key(share.node, share.gpu, share.window_start))
         window_tokens = int(window.get("total_tokens") or 0) if window else 0
         # A window written before its last events arrived counts fewer tokens than its
         # events do; until the processor rewrites it, cap the fraction at the whole.
@@ -271,9 +260,9 @@ def _model_row(
         total_tokens=sum(s.total_tokens for s, _, _ in parts),
         completion_tokens=sum(s.completion_tokens for s, _, _ in parts),
         cost_usd=cost,
-        busy_cost_usd=_sum_known(busy),
+        busy_cost_usd=sum_known(busy),
         allocated_cost_usd=cost,
-        energy_j=_sum_all(energy),
+        energy_j=sum_all(energy),
         mean_power_w=_weighted_mean(power),
         mean_gpu_util_pct=_weighted_mean(util),
     )
@@ -290,9 +279,9 @@ def total_of(rows: Sequence[Row], key: str = "all") -> Row:
         total_tokens=sum(r.total_tokens for r in rows),
         completion_tokens=sum(r.completion_tokens for r in rows),
         cost_usd=math.fsum(r.cost_usd for r in rows),
-        busy_cost_usd=_sum_known([r.busy_cost_usd for r in rows]),
+        busy_cost_usd=sum_known([r.busy_cost_usd for r in rows]),
         allocated_cost_usd=math.fsum(r.allocated_cost_usd for r in rows),
-        energy_j=_sum_all([r.energy_j for r in rows]),
+        energy_j=sum_all([r.energy_j for r in rows]),
         mean_power_w=_weighted_mean((r.mean_power_w, r.gpu_hours) for r in rows),
         mean_gpu_util_pct=_weighted_mean((r.mean_gpu_util_pct, r.gpu_hours) for r in rows),
     )
@@ -307,7 +296,7 @@ def summarize(
     since_s: float = 0.0,
 ) -> Report:
     """The whole report from documents already read: pure, no I/O."""
-    ordered = sorted(windows, key=lambda w: (float(w["window_start"]), str(w["gpu"])))
+    ordered = sorted(windows, key=lambda w: (float(w["window_start"]), gpu_label(w)))
     if by == "gpu":
         rows = by_gpu(ordered, price_per_hour_usd)
         total = summarize_windows("all", ordered, price_per_hour_usd)

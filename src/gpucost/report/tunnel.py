@@ -12,42 +12,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from pydantic import ValidationError
-
 from gpucost.config.settings import GpucostConfig
-from gpucost.errors import GpucostError
-from gpucost.inventory import Inventory
 from gpucost.report.source import MongoCredentials, tunnelled
 from gpucost.state import StateDir
 
-INVENTORY_FILE: Final = "inventory.json"
 CONNECT_RETRY_S: Final = 15.0
 """A report does not wait for a booting VM the way `up` does."""
 
 
-class DeploymentUnreachable(GpucostError):
-    """The deployment's state is not enough to reach its database."""
-
-
-def load_inventory(state: StateDir) -> Inventory:
-    data = state.read_json(INVENTORY_FILE)
-    if data is None:
-        raise DeploymentUnreachable(
-            f"no {INVENTORY_FILE} in {state.path}", hint="run `gpucost up` first"
-        )
-    try:
-        return Inventory.model_validate(data)
-    except ValidationError as error:
-        raise DeploymentUnreachable(
-            f"{state.file(INVENTORY_FILE)} is not an inventory: {error.error_count()} errors",
-            hint="run `gpucost status` to rebuild it",
-        ) from None
-
-
 def stored_credentials(state: StateDir, database: str, host: str) -> MongoCredentials:
-    """The application user's login, as the deploy stage generated and stored it."""
+    """The application user's login, as the deploy over SSH generated and stored it."""
     from gpucost.remote.deploy import load_secrets
-    from gpucost.remote.plan import APP_USER, MONGO_PORT
+    from gpucost.remote.flows import MONGO_PORT
+    from gpucost.remote.role_steps import APP_USER
 
     secrets = load_secrets(state, create=False)
     return MongoCredentials(
@@ -64,13 +41,13 @@ def deployment_uri(config: GpucostConfig) -> Iterator[str]:
     """A MongoDB URI for the deployment of `config`, valid inside the `with`.
 
     The inventory is the one the last `up` or `status` stored: a read needs no cloud
-    call. The SSH connection is the deploy stage's (managed key, pinned host key,
+    call. The SSH connection is the deploy's (managed key, pinned host key,
     passwords masked in the VM's log).
     """
     from gpucost.remote.deploy import connect
 
-    state = StateDir(config.state_root, config.deployment)
-    inventory = load_inventory(state)
+    state = StateDir.of(config)
+    inventory = state.read_inventory()
     host = inventory.by_role("mongodb")
     # MongoDB listens on vm2's private address for the processor (SecantusDB on that
     # address only); from vm2 itself that is local traffic, which ufw lets through.

@@ -14,29 +14,47 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from gpucost.costmath import mean as _mean
+from gpucost.costmath import ratio as _ratio
+from gpucost.costmath import window_price
 from gpucost.runtime.energy import CumulativeEnergy
 from gpucost.runtime.samples import GpuSample
 
 JOULES_PER_KWH = 3.6e6
 
 
+def ts_ms(ts: float) -> int:
+    """A time in whole milliseconds, rounded down: the unit every window key uses."""
+    return math.floor(ts * 1000)
+
+
+def width_ms(window_s: float) -> int:
+    """A window width in whole milliseconds; the settings refuse widths that are not."""
+    width = round(window_s * 1000)
+    if not width > 0:
+        raise ValueError(f"window_s must be at least 1 ms, got {window_s}")
+    return width
+
+
+def window_start_ms(ts: float, window_s: float) -> int:
+    """Start, in integer milliseconds, of the window of width `window_s` that holds `ts`.
+
+    Integers, because windows are keys: two processes, or an event and an idle window,
+    must name a window identically. Floats summed as k·W drift (0.3 · 3 != 0.9), and a
+    window keyed two ways is charged twice.
+    """
+    width = width_ms(window_s)
+    return ts_ms(ts) // width * width
+
+
 def window_index(ts: float, window_s: float) -> int:
-    """k such that k·W <= ts < (k+1)·W."""
-    if not window_s > 0:
-        raise ValueError(f"window_s must be > 0, got {window_s}")
-    k = math.floor(ts / window_s)
-    # ts / W can round across a boundary (W = 0.1, say); nudge k so the window
-    # computed as k·W really holds ts.
-    if k * window_s > ts:
-        k -= 1
-    elif k * window_s + window_s <= ts:
-        k += 1
-    return k
+    """k such that the window [k·W, (k+1)·W) holds `ts` (in integer milliseconds)."""
+    return ts_ms(ts) // width_ms(window_s)
 
 
 def window_start(ts: float, window_s: float) -> float:
-    """Start of the window of width `window_s` that holds `ts`."""
-    return window_index(ts, window_s) * window_s
+    """Start, in seconds, of the window of width `window_s` that holds `ts`."""
+    return window_start_ms(ts, window_s) / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +115,6 @@ class WindowCost:
         return asdict(self)
 
 
-def _ratio(numerator: float | None, divisor: float) -> float | None:
-    if numerator is None or divisor == 0:
-        return None
-    return numerator / divisor
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
-
-
 def check_rates(
     window_s: float, price_per_hour_usd: float, electricity_usd_per_kwh: float | None
 ) -> None:
@@ -155,7 +163,7 @@ def cost_of_window(
         else None
     )
 
-    cost = price_per_hour_usd * window_s / 3600
+    cost = window_price(price_per_hour_usd, window_s)
     total = tokens.total_tokens
     output = tokens.completion_tokens
     sources = Counter(s.source for s in inside).most_common(1)

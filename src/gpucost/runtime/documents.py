@@ -2,7 +2,8 @@
 
 `_id` is the event's `event_id`: the primary key is the idempotency check, so a
 redelivered event is a duplicate-key no-op. A window's events are found through the
-`(gpu, window_start)` index (mongo.py). An earlier version keyed documents by
+`(node, gpu, window_start)` index (mongo.py): a GPU is known by its node and its name
+on that node, so two hosts' GPU 0 are two GPUs. An earlier version keyed documents by
 `<gpu>|<ts ms>|<event_id>` to make windows primary-key ranges without a second index;
 SecantusDB answers such ranges with a collection scan (4 s per window at 60,000
 documents, growing with the collection), so the index's cost on inserts is the price
@@ -14,28 +15,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpucost.runtime.cost import ts_ms, width_ms
 from gpucost.runtime.events import TokenEvent, event_ts
 
 Document = dict[str, Any]
 
 
-def ts_ms(ts: float) -> int:
-    return int(ts * 1000) if ts >= 0 else -int(-ts * 1000)
-
-
-def window_ms(window_s: float) -> int:
-    return round(window_s * 1000)
-
-
 def window_of(ts_millis: int, window_s: float) -> float:
     """Start, in seconds, of the window holding a time in ms: [k·W, (k+1)·W)."""
-    width = window_ms(window_s)
+    width = width_ms(window_s)
     return (ts_millis // width) * width / 1000
 
 
-def window_filter(gpu: str, window_start: float) -> Document:
-    """The events of one window of one GPU (served by the `window` index)."""
-    return {"gpu": gpu, "window_start": window_start}
+def window_filter(node: str, gpu: str, window_start: float) -> Document:
+    """The events of one window of one GPU of one node (served by the `window` index)."""
+    return {"node": node, "gpu": gpu, "window_start": window_start}
 
 
 def event_document(

@@ -37,6 +37,7 @@ Reason = Literal[
     "missing_field",
     "unknown_field",
     "invalid_field",
+    "future_ts",
 ]
 
 
@@ -93,8 +94,14 @@ _decoder_v2: Final = msgspec.json.Decoder(TokenEventV2)
 _encoder: Final = msgspec.json.Encoder()
 
 
-def parse_event(raw: bytes | None) -> TokenEvent | Rejection:
-    """Validate one message value. Returns the event with `ts` as unix seconds, or why not."""
+def parse_event(
+    raw: bytes | None, *, now: float | None = None, max_future_skew_s: float = math.inf
+) -> TokenEvent | Rejection:
+    """Validate one message value. Returns the event with `ts` as unix seconds, or why not.
+
+    With `now`, an event dated more than `max_future_skew_s` ahead of it is refused as
+    `future_ts`: its window would stay open for years, holding back every rule that waits
+    for the newest event (a broken clock, or milliseconds sent as seconds)."""
     if raw is None or len(raw) == 0:
         return Rejection("empty", "message has no value")
     if len(raw) > MAX_EVENT_BYTES:
@@ -111,6 +118,10 @@ def parse_event(raw: bytes | None) -> TokenEvent | Rejection:
     ts = _unix_seconds(event.ts)
     if ts is None:
         return Rejection("invalid_field", f"ts {event.ts!r} is not a time in [2000, 2100)")
+    if now is not None and ts > now + max_future_skew_s:
+        return Rejection(
+            "future_ts", f"ts {ts:.3f} is {ts - now:.0f} s ahead (over {max_future_skew_s:g} s)"
+        )
     if isinstance(event.ts, str):
         event = msgspec.structs.replace(event, ts=ts)
     return event

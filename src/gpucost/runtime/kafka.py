@@ -11,6 +11,12 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 log = logging.getLogger(__name__)
 
+KEY_PARTITIONER = "consistent_random"
+"""How every gpucost producer maps a message key to a partition: librdkafka's default
+(CRC32 of the key), written down so that no client drifts from it. Token events and GPU
+samples are both keyed by node, so with this partitioner and the same partition count a
+node's events and samples share a partition number (see runtime/sample_wire.py)."""
+
 DLQ_MAX_VALUE_BYTES = 512 * 1024
 """A dead letter keeps at most this much of the original value: under the 1 MB that the
 producer (`message.max.bytes`) and the broker (`max.message.bytes`) accept by default,

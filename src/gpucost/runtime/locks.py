@@ -93,5 +93,9 @@ class KeyedLocks:
                 if not gate.users:
                     del self._gates[key]
 
+    def held(self) -> list[Hashable]:
+        """Keys someone holds or waits for now."""
+        return list(self._gates)
+
     def __len__(self) -> int:
         return len(self._gates)

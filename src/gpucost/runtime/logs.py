@@ -1,4 +1,8 @@
-"""JSON log lines for the containers: one object per line, readable by `docker logs` and jq."""
+"""JSON log lines for the containers: one object per line, readable by `docker logs` and jq.
+
+The processor and the producer write the same shape: `ts`, `level`, `logger`, `msg`,
+then each field given with `extra=` at the top level (`exc` with a traceback).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,15 @@ from typing import Any, Final
 _STANDARD: Final = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields a call passed with `extra=`, in the order given."""
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD and not key.startswith("_")
+    }
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -19,10 +32,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **extra_fields(record),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)

@@ -36,16 +36,31 @@ class Metrics:
             "gpucost_last_write_timestamp_seconds", "When MongoDB last acknowledged.", registry=r
         )
         self.cost_per_token = Gauge(
-            "gpucost_cost_per_token_usd", "Cost per token in the last window.", ["gpu"], registry=r
+            "gpucost_cost_per_token_usd",
+            "Cost per token in the last window.",
+            ["node", "gpu"],
+            registry=r,
         )
         self.cost_per_million = Gauge(
             "gpucost_cost_per_million_tokens_usd",
             "Cost per million tokens in the last window.",
-            ["gpu"],
+            ["node", "gpu"],
             registry=r,
         )
         self.gpu_power = Gauge(
-            "gpucost_gpu_power_watts", "Last sampled GPU power.", ["gpu"], registry=r
+            "gpucost_gpu_power_watts", "Last sampled GPU power.", ["node", "gpu"], registry=r
+        )
+        self.readings_dropped = Counter(
+            "gpucost_gpu_readings_dropped",
+            "GPU readings dropped as impossible (NaN, infinite, out of range).",
+            ["field"],
+            registry=r,
+        )
+        self.samples_consumed = Counter(
+            "gpucost_gpu_samples_consumed",
+            "GPU samples read from the samples topic, by outcome.",
+            ["outcome"],
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -7,6 +7,7 @@ processor's to-do list, durable so that a restart finds it again.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +15,11 @@ from typing import Any
 import pymongo
 from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from gpucost.runtime.cost import TokenTotals
 from gpucost.runtime.documents import Document, window_filter
+from gpucost.runtime.windows import WindowKey, start_s
 
 DUPLICATE_KEY = 11000
 
@@ -47,12 +49,14 @@ class MongoStore:
             await self.client.admin.command("ping")
 
     async def ensure_indexes(self) -> None:
-        await self.token_usage.create_index(
-            [("gpu", ASCENDING), ("window_start", ASCENDING)], name="window"
-        )
-        await self.gpu_metrics.create_index(
-            [("gpu", ASCENDING), ("window_start", ASCENDING)], name="window", unique=True
-        )
+        window = [("node", ASCENDING), ("gpu", ASCENDING), ("window_start", ASCENDING)]
+        for collection in (self.token_usage, self.gpu_metrics):
+            # Before node was part of a GPU's identity the index had no node; it would
+            # merge two hosts' GPU 0 into one window, so it goes.
+            with contextlib.suppress(OperationFailure):
+                await collection.drop_index("window")
+        await self.token_usage.create_index(window, name="gpu_window")
+        await self.gpu_metrics.create_index(window, name="gpu_window", unique=True)
 
     async def insert_events(self, docs: Sequence[Document]) -> InsertOutcome:
         """Insert all; an `_id` that exists already is counted as a duplicate, not an error."""
@@ -68,10 +72,10 @@ class MongoStore:
             return InsertOutcome(int(error.details.get("nInserted", 0)), len(write_errors))
         return InsertOutcome(len(result.inserted_ids), 0)
 
-    async def window_totals(self, gpu: str, window_start: float) -> TokenTotals:
+    async def window_totals(self, key: WindowKey) -> TokenTotals:
         """Counted from the stored events, so redelivery and restarts can never double count."""
         pipeline: list[Document] = [
-            {"$match": window_filter(gpu, window_start)},
+            {"$match": _filter(key)},
             {
                 "$group": {
                     "_id": None,
@@ -88,23 +92,33 @@ class MongoStore:
         row = rows[0]
         return TokenTotals(int(row["requests"]), int(row["prompt"]), int(row["completion"]))
 
-    async def stored_window(self, gpu: str, window_start: float) -> Document | None:
-        return await self.gpu_metrics.find_one({"gpu": gpu, "window_start": window_start})
+    async def stored_window(self, key: WindowKey) -> Document | None:
+        return await self.gpu_metrics.find_one(_filter(key))
 
-    async def write_window(self, doc: Document) -> None:
-        key = {"gpu": doc["gpu"], "window_start": doc["window_start"]}
-        await self.gpu_metrics.update_one(key, {"$set": doc, "$inc": {"revision": 1}}, upsert=True)
+    async def last_written_ms(self, node: str, gpu: str) -> int | None:
+        """Start, in ms, of the newest window of this GPU in `gpu_metrics`, if any."""
+        doc = await self.gpu_metrics.find_one(
+            {"node": node, "gpu": gpu}, sort=[("window_start", -1)], projection={"window_start": 1}
+        )
+        return None if doc is None else round(float(doc["window_start"]) * 1000)
 
-    async def apply_window_cost(
-        self, gpu: str, window_start: float, cost_per_token: float | None
-    ) -> int:
+    async def write_window(self, doc: Document, writer: str) -> None:
+        """Upsert a window; `written_by` collects every processor that ever wrote it."""
+        key = window_filter(doc["node"], doc["gpu"], doc["window_start"])
+        await self.gpu_metrics.update_one(
+            key,
+            {"$set": doc, "$inc": {"revision": 1}, "$addToSet": {"written_by": writer}},
+            upsert=True,
+        )
+
+    async def apply_window_cost(self, key: WindowKey, cost_per_token: float | None) -> int:
         """Give every event of the window its share: tokens × the window's cost per token,
         which equals window cost × tokens / window tokens. One server-side update."""
         allocated: Any = {"$multiply": ["$total_tokens", cost_per_token]}
         if cost_per_token is None:
             allocated = None
         result = await self.token_usage.update_many(
-            window_filter(gpu, window_start),
+            _filter(key),
             [
                 {
                     "$set": {
@@ -117,23 +131,46 @@ class MongoStore:
         )
         return int(result.modified_count)
 
-    async def mark_pending(self, keys: set[tuple[str, float]]) -> None:
+    async def mark_pending(self, keys: set[WindowKey], partitions: dict[str, int]) -> None:
+        """Record windows that got events, with the partition their node's events are
+        read from: the processor that owns that partition next (after a restart or a
+        rebalance) finds them here and writes them."""
         if not keys:
             return
         await self.pending.bulk_write(
             [
                 UpdateOne(
-                    {"_id": f"{gpu}|{start!r}"},
-                    {"$set": {"gpu": gpu, "window_start": start}},
+                    {"_id": _pending_id(key)},
+                    {
+                        "$set": {
+                            "node": key[0],
+                            "gpu": key[1],
+                            "window_start_ms": key[2],
+                            "partition": partitions.get(key[0]),
+                        }
+                    },
                     upsert=True,
                 )
-                for gpu, start in sorted(keys)
+                for key in sorted(keys)
             ],
             ordered=False,
         )
 
-    async def clear_pending(self, gpu: str, window_start: float) -> None:
-        await self.pending.delete_one({"_id": f"{gpu}|{window_start!r}"})
+    async def clear_pending(self, key: WindowKey) -> None:
+        await self.pending.delete_one({"_id": _pending_id(key)})
 
-    async def pending_windows(self) -> list[tuple[str, float]]:
-        return [(doc["gpu"], float(doc["window_start"])) async for doc in self.pending.find({})]
+    async def pending_windows(self, partitions: set[int] | None = None) -> list[WindowKey]:
+        """Windows with events not written since; only those of `partitions` if given."""
+        query: Document = {} if partitions is None else {"partition": {"$in": sorted(partitions)}}
+        return [
+            (doc["node"], doc["gpu"], int(doc["window_start_ms"]))
+            async for doc in self.pending.find(query)
+        ]
+
+
+def _filter(key: WindowKey) -> Document:
+    return window_filter(key[0], key[1], start_s(key))
+
+
+def _pending_id(key: WindowKey) -> str:
+    return f"{key[0]}|{key[1]}|{key[2]}"

@@ -33,9 +33,11 @@ from gpucost.runtime.gpu.base import GpuSource
 from gpucost.runtime.kafka import commit_stored, consumer_lag, dead_letter_record
 from gpucost.runtime.metrics import Metrics
 from gpucost.runtime.mongo import MongoStore
+from gpucost.runtime.sample_wire import SampleRejection, decode_sample
+from gpucost.runtime.samples import GpuSample, clean_sample
 from gpucost.runtime.settings import ProcessorSettings
 from gpucost.runtime.window_writer import WindowWriter
-from gpucost.runtime.windows import SampleBuffer
+from gpucost.runtime.windows import GpuKey, SampleBuffer, WindowKey
 
 log = logging.getLogger("gpucost.processor")
 
@@ -68,12 +70,17 @@ class Health:
 
 
 class Processor:
+    """With a `source`, the processor samples GPUs itself (its own, or a recorded trace)
+    under its own NODE: the design's single-host mode. Without one, GPU samples come
+    from `gpucost-agent`s through the samples topic, keyed by node like the events, so
+    the consumer that owns a partition owns every window of the nodes on it."""
+
     def __init__(
         self,
         settings: ProcessorSettings,
         *,
         store: MongoStore,
-        source: GpuSource,
+        source: GpuSource | None,
         source_notes: Sequence[str] = (),
         consumer_factory: Callable[[], Consumer],
         dlq_producer: Producer,
@@ -87,13 +94,31 @@ class Processor:
         self.dlq = dlq_producer
         self.metrics = metrics or Metrics()
         self.clock = clock
-        self.health = Health(source.name, list(source_notes), clock())
-        self.buffers: dict[str, SampleBuffer] = {}
-        self.retention_s = max(600.0, 4 * (settings.window_s + settings.window_grace_s))
-        self.windows = WindowWriter(
-            settings, store=store, buffers=self.buffers, metrics=self.metrics, clock=clock
+        self.health = Health(
+            source.name if source is not None else "agent", list(source_notes), clock()
         )
-        self.gpu_alias: dict[str, str] = {}
+        self.buffers: dict[GpuKey, SampleBuffer] = {}
+        self.retention_s = max(600.0, 4 * (settings.window_s + settings.window_grace_s))
+        self.gpu_names: dict[GpuKey, str] = {}
+        self.windows = WindowWriter(
+            settings,
+            store=store,
+            buffers=self.buffers,
+            metrics=self.metrics,
+            clock=clock,
+            gpu_names=self.gpu_names,
+        )
+        # (node, GPU UUID) -> the GPU's index on that node, learnt from samples.
+        self.gpu_alias: dict[tuple[str, str], str] = {}
+        # The events-topic partition each node's messages were last read from, and the
+        # partitions this processor owns now (GPU_SOURCE=agent).
+        self.node_partition: dict[str, int] = {}
+        self.owned_partitions: set[int] = set()
+        if source is None:
+            self.windows.owns = self._owns
+        self.window_error: BaseException | None = None
+        # Consumer thread only: (sample time, offset) per samples-topic partition.
+        self._sample_offsets: dict[int, deque[tuple[float, int]]] = {}
         self._stop = asyncio.Event()
         # Written by the consumer thread, read by the window task: plain values suffice.
         self._caught_up = True
@@ -115,14 +140,16 @@ class Processor:
         from gpucost.runtime.health import create_app, http_server
 
         self._loop = asyncio.get_running_loop()
-        await self._sample_once()
-        # Windows that got events but were not written before the last stop.
-        self.windows.schedule.mark_events(set(await self.store.pending_windows()))
-        tasks = [
-            asyncio.create_task(self._sample_forever(), name="sampler"),
-            asyncio.create_task(self._write_windows_forever(), name="windows"),
-            asyncio.create_task(self._ping_forever(), name="mongo-ping"),
-        ]
+        if self.source is not None:
+            await self._sample_once()
+            # Windows that got events but were not written before the last stop. With
+            # agents, each partition's are loaded when it is assigned (on_assign).
+            self.windows.schedule.mark_events(set(await self.store.pending_windows()))
+        windows_task = asyncio.create_task(self._write_windows_forever(), name="windows")
+        windows_task.add_done_callback(self._window_task_ended)
+        tasks = [windows_task, asyncio.create_task(self._ping_forever(), name="mongo-ping")]
+        if self.source is not None:
+            tasks.append(asyncio.create_task(self._sample_forever(), name="sampler"))
         server = None
         if serve_http:
             app = create_app(self.readiness, self.metrics)
@@ -152,10 +179,27 @@ class Processor:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             stop_waiter.cancel()
-            self.source.close()
+            if self.source is not None:
+                self.source.close()
             await asyncio.to_thread(self.dlq.flush, 10)
         if consumer_failed is not None:
             raise consumer_failed
+        if self.window_error is not None:
+            raise ServiceUnavailable(
+                f"window writer stopped: {type(self.window_error).__name__}: {self.window_error}"[
+                    :300
+                ],
+                hint="this is a bug; the windows not written are in pending_windows",
+            )
+
+    def _window_task_ended(self, task: asyncio.Task[None]) -> None:
+        # The window writer runs forever; ending any other way than by cancellation is
+        # a failure that must not hide behind a ready process that no longer costs.
+        if task.cancelled():
+            return
+        self.window_error = task.exception() or RuntimeError("window task returned")
+        log.error("window writer failed: %r", self.window_error)
+        self.request_stop()
 
     # ---- consuming (a thread: confluent-kafka's consume blocks) ----------------------
 
@@ -181,14 +225,25 @@ class Processor:
         def on_assign(_consumer: Consumer, partitions: list[Any]) -> None:
             self.health.kafka_assigned = len(_consumer.assignment()) + len(partitions)
             log.info("partitions assigned: %s", [p.partition for p in partitions])
+            if self.source is None:
+                mine = {p.partition for p in partitions if p.topic == self.settings.kafka_topic}
+                self._in_loop(self._take_over(mine))
 
         def on_revoke(_consumer: Consumer, partitions: list[Any]) -> None:
             # The commit may only cover written events: finish the batches in flight first.
             settle(0)
+            if self.source is None:
+                gone = {p.partition for p in partitions if p.topic == self.settings.kafka_topic}
+                for partition in gone:
+                    self._sample_offsets.pop(partition, None)
+                self._in_loop(self._hand_over(gone))
             commit_stored(_consumer)
             log.info("partitions revoked: %s", [p.partition for p in partitions])
 
-        consumer.subscribe([self.settings.kafka_topic], on_assign=on_assign, on_revoke=on_revoke)
+        topics = [self.settings.kafka_topic]
+        if self.source is None:
+            topics.append(self.settings.samples_topic)
+        consumer.subscribe(topics, on_assign=on_assign, on_revoke=on_revoke)
         last_lag_check = 0.0
         try:
             while not self._thread_stop.is_set():
@@ -199,6 +254,8 @@ class Processor:
                 self.health.kafka_assigned = len(consumer.assignment())
                 self._caught_up = len(messages) < self.settings.batch_max
                 batch = [m for m in messages if self._usable(m)]
+                if self.source is None:
+                    batch = self._take_samples(consumer, batch)
                 if batch:
                     future = asyncio.run_coroutine_threadsafe(self._write_batch(batch), self._loop)
                     in_flight.append((future, _next_offsets(batch)))
@@ -277,13 +334,17 @@ class Processor:
         rejected: list[tuple[Message, Rejection]] = []
         duplicates = 0
         for message in messages:
-            parsed = parse_event(message.value())
+            parsed = parse_event(
+                message.value(),
+                now=received_at,
+                max_future_skew_s=self.settings.max_future_skew_s,
+            )
             if isinstance(parsed, Rejection):
                 rejected.append((message, parsed))
                 continue
             doc = event_document(
                 parsed,
-                self._gpu_key(parsed.gpu),
+                self._gpu_key(parsed.node, parsed.gpu),
                 self.settings.window_s,
                 partition=message.partition() or 0,
                 offset=message.offset() or 0,
@@ -298,14 +359,18 @@ class Processor:
         return list(docs.values()), rejected
 
     async def _insert(self, docs: list[Document]) -> None:
-        windows = {(d["gpu"], d["window_start"]) for d in docs}
+        windows: set[WindowKey] = {
+            (d["node"], d["gpu"], round(d["window_start"] * 1000)) for d in docs
+        }
+        partitions = {d["node"]: d["kafka"]["partition"] for d in docs}
+        self.node_partition.update(partitions)
         # Shared: batches of one window are inserted side by side; only its cost write
         # (WindowWriter.write) excludes them.
         async with self.windows.locks.hold(windows, shared=True):
             outcome = await self.store.insert_events(docs)
             # Recorded before the batch's offsets are stored: a crash from here on leaves
             # the window findable at the next start, and its events redelivered.
-            await self.store.mark_pending(windows)
+            await self.store.mark_pending(windows, partitions)
         now = self.clock()
         self.health.mongo_ok = True
         self.health.mongo_error = None
@@ -360,23 +425,117 @@ class Processor:
         if failed:
             log.error("%d dead letters not written: %s", len(failed), failed[0])
 
-    def _gpu_key(self, gpu: int | str) -> str:
+    def _gpu_key(self, node: str, gpu: int | str) -> str:
+        """A GPU's name on its node: its index, also where the event named its UUID and a
+        sample of that node said which index the UUID is."""
         key = str(gpu)
-        return self.gpu_alias.get(key, key)
+        return self.gpu_alias.get((node, key), key)
 
     # ---- GPU samples -----------------------------------------------------------------
 
     async def _sample_once(self) -> None:
+        assert self.source is not None
         samples = await asyncio.to_thread(self.source.read)
         for sample in samples:
-            gpu = str(sample.gpu_index)
-            if sample.gpu_uuid:
-                self.gpu_alias[sample.gpu_uuid] = gpu
-            buffer = self.buffers.setdefault(gpu, SampleBuffer(self.retention_s))
-            buffer.add(sample)
-            self.windows.schedule.mark_sampled(gpu, sample.t)
-            if sample.power_w is not None:
-                self.metrics.gpu_power.labels(gpu).set(sample.power_w)
+            self._add_sample(self.settings.node, sample)
+
+    def _add_sample(self, node: str, sample: GpuSample) -> GpuKey:
+        sample, dropped = clean_sample(sample)
+        for name in dropped:
+            self.metrics.readings_dropped.labels(name).inc()
+        gpu = (node, str(sample.gpu_index))
+        if sample.gpu_uuid:
+            self.gpu_alias[(node, sample.gpu_uuid)] = gpu[1]
+        if sample.gpu_name:
+            self.gpu_names[gpu] = sample.gpu_name
+        buffer = self.buffers.setdefault(gpu, SampleBuffer(self.retention_s))
+        buffer.add(sample)
+        self.windows.schedule.mark_sampled(gpu, sample.t)
+        if sample.power_w is not None:
+            self.metrics.gpu_power.labels(*gpu).set(sample.power_w)
+        return gpu
+
+    def _take_samples(self, consumer: Consumer, messages: list[Message]) -> list[Message]:
+        """Hand the samples-topic messages of a batch to the loop; return the events."""
+        topic = self.settings.samples_topic
+        samples: list[tuple[int, str, GpuSample]] = []
+        for message in messages:
+            if message.topic() != topic:
+                continue
+            partition, offset = message.partition() or 0, message.offset() or 0
+            decoded = decode_sample(message.value())
+            if isinstance(decoded, SampleRejection):
+                self.metrics.samples_consumed.labels(decoded.reason).inc()
+                self._sample_offsets.setdefault(partition, deque()).append((0.0, offset))
+                continue
+            samples.append((partition, *decoded))
+            self._sample_offsets.setdefault(partition, deque()).append((decoded[1].t, offset))
+        if samples:
+            self._in_loop(self._add_samples(samples))
+        self._store_sample_offsets(consumer)
+        return [m for m in messages if m.topic() != topic]
+
+    def _store_sample_offsets(self, consumer: Consumer) -> None:
+        """Samples are committed once they are too old to be needed: a restarted or new
+        owner reads the recent ones again and rebuilds its buffers from them, so the
+        windows it writes next have every sample (those written already are skipped)."""
+        horizon = self.clock() - self.retention_s / 2
+        done: list[TopicPartition] = []
+        for partition, marks in self._sample_offsets.items():
+            last = None
+            while marks and marks[0][0] < horizon:
+                last = marks.popleft()[1]
+            if last is not None:
+                done.append(TopicPartition(self.settings.samples_topic, partition, last + 1))
+        if done:
+            consumer.store_offsets(offsets=done)
+
+    async def _add_samples(self, samples: list[tuple[int, str, GpuSample]]) -> None:
+        for partition, node, sample in samples:
+            self.node_partition[node] = partition
+            gpu = (node, str(sample.gpu_index))
+            first_sight = gpu not in self.buffers
+            self._add_sample(node, sample)
+            self.metrics.samples_consumed.labels("ok").inc()
+            if first_sight:
+                # Idle windows this GPU's previous owner (or this processor before a
+                # restart) already wrote are not written again.
+                written = await self.store.last_written_ms(*gpu)
+                if written is not None:
+                    self.windows.schedule.start_sampled_after(gpu, written)
+
+    def _owns(self, key: WindowKey) -> bool:
+        return self.node_partition.get(key[0]) in self.owned_partitions
+
+    async def _take_over(self, partitions: set[int]) -> None:
+        """Newly owned partitions: their nodes' windows with unwritten events, as the
+        previous owner (or this processor before a restart) left them in MongoDB."""
+        self.owned_partitions |= partitions
+        for partition in sorted(partitions):
+            keys = await self.store.pending_windows({partition})
+            for node, _gpu, _start in keys:
+                self.node_partition[node] = partition
+            self.windows.schedule.mark_events(set(keys))
+
+    async def _hand_over(self, partitions: set[int]) -> None:
+        """Partitions going to another processor: stop writing their nodes' windows.
+        Their unwritten windows stay in pending_windows for the new owner; a write in
+        progress finishes first (its lock), so no window is written by two at once."""
+        self.owned_partitions -= partitions
+        nodes = {node for node, p in self.node_partition.items() if p in partitions}
+        gpus = {gpu for gpu in self.buffers if gpu[0] in nodes}
+        gpus |= {(k[0], k[1]) for k in self.windows.schedule.dirty if k[0] in nodes}
+        self.windows.schedule.forget(gpus)
+        for gpu in gpus:
+            self.buffers.pop(gpu, None)
+        held = [k for k in self.windows.locks.held() if isinstance(k, tuple) and k[0] in nodes]
+        async with self.windows.locks.hold(held):
+            pass
+
+    def _in_loop(self, coroutine: Any) -> Any:
+        """Run a coroutine on the event loop from the consumer thread and wait for it."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     async def _sample_forever(self) -> None:
         while True:
@@ -397,7 +556,11 @@ class Processor:
             await self._write_due_windows()
 
     async def _write_due_windows(self) -> None:
-        await self.windows.write_due(caught_up=self._caught_up, event_time=self._event_time)
+        await self.windows.write_due(
+            caught_up=self._caught_up,
+            event_time=self._event_time,
+            samples_from_kafka=self.source is None,
+        )
 
     async def _ping_forever(self) -> None:
         while True:

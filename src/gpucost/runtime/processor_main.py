@@ -7,15 +7,17 @@ import logging
 import signal
 import sys
 import time
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from gpucost.errors import ExitStatus, GpucostError, ServiceUnavailable
+from gpucost.errors import ConfigError, ExitStatus, GpucostError, ServiceUnavailable
 from gpucost.runtime.documents import Document
 from gpucost.runtime.gpu import open_source
+from gpucost.runtime.gpu.base import GpuSource
 from gpucost.runtime.kafka import consumer_config, ensure_topics, producer_config
 from gpucost.runtime.logs import configure_json_logging
 from gpucost.runtime.mongo import MongoStore
@@ -29,7 +31,8 @@ USAGE = """usage: gpucost-processor
 Consumes token events from Kafka, samples the GPUs, writes token_usage and gpu_metrics
 to MongoDB and serves /health, /ready and /metrics. Configured by the environment:
   PRICE_PER_HOUR_USD (required)  KAFKA_BOOTSTRAP (required)  MONGODB_URI (required)
-  GPU_SOURCE=auto|nvml|smi|seed  WINDOW_S=10  ELECTRICITY_USD_PER_KWH  SEED_TRACE
+  GPU_SOURCE=auto|nvml|smi|seed|agent  WINDOW_S=10  ELECTRICITY_USD_PER_KWH  SEED_TRACE
+  PRICE_TABLE (JSON, by node and GPU model)  SAMPLES_TOPIC=gpu_samples  MAX_FUTURE_SKEW_S=300
   KAFKA_TOPIC=token_usage  KAFKA_DLQ_TOPIC=token_usage.dlq  KAFKA_GROUP  HTTP_PORT=8080
 """
 
@@ -39,12 +42,17 @@ def wait_for_kafka(settings: ProcessorSettings) -> None:
     deadline = time.monotonic() + settings.startup_timeout_s
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     wanted = {settings.kafka_topic, settings.kafka_dlq_topic}
+    if settings.gpu_source == "agent":
+        wanted.add(settings.samples_topic)
     while True:
         try:
             if settings.kafka_create_topics:
                 ensure_topics(settings.kafka_bootstrap, wanted, settings.kafka_partitions)
-            missing = wanted - set(admin.list_topics(timeout=5).topics)
+            topics = admin.list_topics(timeout=5).topics
+            missing = wanted - set(topics)
             if not missing:
+                if settings.gpu_source == "agent":
+                    check_copartitioned(settings, topics)
                 return
             problem = f"topics missing: {', '.join(sorted(missing))}"
         except KafkaException as error:
@@ -56,6 +64,19 @@ def wait_for_kafka(settings: ProcessorSettings) -> None:
             )
         log.info("waiting for kafka", extra={"problem": problem})
         time.sleep(1.0)
+
+
+def check_copartitioned(settings: ProcessorSettings, topics: dict[str, Any]) -> None:
+    """Events and samples of a node share a partition number only if both topics have
+    as many partitions; otherwise two processors could write one GPU's windows."""
+    events = len(topics[settings.kafka_topic].partitions)
+    samples = len(topics[settings.samples_topic].partitions)
+    if events != samples:
+        raise ConfigError(
+            f"{settings.kafka_topic} has {events} partitions and {settings.samples_topic} "
+            f"{samples}: they must match",
+            hint="give both topics the same partition count",
+        )
 
 
 async def wait_for_mongo(store: MongoStore, timeout_s: float) -> None:
@@ -75,9 +96,25 @@ async def wait_for_mongo(store: MongoStore, timeout_s: float) -> None:
             await asyncio.sleep(1.0)
 
 
+def ownership_config(settings: ProcessorSettings) -> dict[str, Any]:
+    """With agents, the range assignor: it gives each consumer the same partition
+    numbers of both topics (equal partition counts, same members), so the owner of a
+    node's events owns its samples too. Cooperative-sticky assigns each topic on its
+    own and could split them."""
+    if settings.gpu_source != "agent":
+        return {}
+    return {"partition.assignment.strategy": "range"}
+
+
 async def serve(settings: ProcessorSettings) -> None:
-    source, notes = open_source(settings.gpu_source, seed_path=settings.seed_trace)
-    log.info("gpu source chosen", extra={"source": source.name, "skipped": notes})
+    source: GpuSource | None = None
+    notes: list[str] = []
+    if settings.gpu_source != "agent":
+        source, notes = open_source(settings.gpu_source, seed_path=settings.seed_trace)
+    log.info(
+        "gpu source chosen",
+        extra={"source": source.name if source else "agent", "skipped": notes},
+    )
     await asyncio.to_thread(wait_for_kafka, settings)
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         settings.mongodb_uri.get_secret_value(),
@@ -97,6 +134,7 @@ async def serve(settings: ProcessorSettings) -> None:
                     settings.kafka_bootstrap,
                     settings.kafka_group,
                     instance_id=settings.kafka_group_instance_id,
+                    **ownership_config(settings),
                 )
             ),
             dlq_producer=Producer(producer_config(settings.kafka_bootstrap)),

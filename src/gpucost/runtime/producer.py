@@ -21,6 +21,8 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from gpucost.errors import ServiceUnavailable
 from gpucost.runtime.events import TokenEvent, encode_event
+from gpucost.runtime.kafka import KEY_PARTITIONER
+from gpucost.runtime.sample_wire import sample_key
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,8 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
         "batch.num.messages": 10_000,
         # lz4 is built into librdkafka and the cheapest on CPU; events are repetitive JSON.
         "compression.type": "lz4",
+        # The same key -> partition mapping as gpucost-agent's samples (runtime/kafka.py).
+        "partitioner": KEY_PARTITIONER,
         **extra,
     }
 
@@ -181,8 +185,9 @@ class Publisher:
             self.resent += 1
 
     def publish(self, event: TokenEvent) -> None:
-        # Per-GPU order: a GPU's events share a partition.
-        self._produce(encode_event(event), str(event.gpu))
+        # Keyed by node, like the GPU samples of gpucost-agent: a node's events and
+        # samples share a partition number, so one processor owns its windows.
+        self._produce(encode_event(event), sample_key(event.node))
         self.sent += 1
 
     def _produce(self, value: bytes, key: str | bytes | None) -> None:

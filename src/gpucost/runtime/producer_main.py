@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 import typer
 
-from gpucost.cli.output import fail
 from gpucost.errors import ExitStatus, GpucostError
+from gpucost.runtime.logs import JsonFormatter, extra_fields
 from gpucost.runtime.producer import EventSource, Publisher, StopFlag, Summary, run
 from gpucost.runtime.producer_settings import ProducerSettings, load_producer_settings
 from gpucost.runtime.ratelimit import TokenBucket
@@ -74,28 +74,11 @@ def produce(
     )
 
 
-class JsonLines(logging.Formatter):
-    """One JSON object per line, for log collectors; `extra={"counts": ...}` is merged in."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        counts = getattr(record, "counts", None)
-        if isinstance(counts, dict):
-            line.update(counts)
-        return json.dumps(line)
-
-
 class Readable(logging.Formatter):
     """On a terminal: `level: msg key=value ...`, for a person between progress lines."""
 
     def format(self, record: logging.LogRecord) -> str:
-        counts = getattr(record, "counts", None)
-        pairs = "".join(f" {k}={v}" for k, v in counts.items()) if isinstance(counts, dict) else ""
+        pairs = "".join(f" {k}={v}" for k, v in extra_fields(record).items())
         # \r + erase-line: a log line replaces the progress line, which the next report redraws.
         return f"\r\033[K{record.levelname.lower()}: {record.getMessage()}{pairs}"
 
@@ -115,7 +98,7 @@ class Progress:
             )
             self._stream.flush()
         else:
-            log.info("progress", extra={"counts": summary.as_dict()})
+            log.info("progress", extra=summary.as_dict())
 
     def done(self) -> None:
         if self._live:
@@ -124,7 +107,7 @@ class Progress:
 
 def _setup_logging(stream: IO[str]) -> None:
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(Readable() if stream.isatty() else JsonLines())
+    handler.setFormatter(Readable() if stream.isatty() else JsonFormatter())
     root = logging.getLogger("gpucost")
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -135,7 +118,7 @@ def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", extra={"counts": {"signal": signal.Signals(signum).name}})
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
         stop.set()
         # A second Ctrl-C during the (bounded) flush interrupts it for the impatient.
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -217,15 +200,12 @@ def _main(
     _setup_logging(sys.stderr)
     stop = _stop_on_signals()
     progress = Progress(sys.stderr)
-    log.info(
-        "starting",
-        extra={"counts": {"topic": settings.topic, "producer": settings.producer_id}},
-    )
+    log.info("starting", extra={"topic": settings.topic, "producer": settings.producer_id})
     started = time.time()
     summary = produce(settings, stop=stop, on_progress=progress)
     progress.done()
     counts = {**summary.as_dict(), "producer": settings.producer_id, "started": started}
-    log.info("done", extra={"counts": counts})
+    log.info("done", extra=counts)
     typer.echo(json.dumps(counts))
     if summary.failed or summary.pending:
         raise typer.Exit(int(ExitStatus.ERROR))
@@ -236,7 +216,9 @@ def main() -> None:
         # prog_name: under `python -c` or a container's entry point argv[0] is not the name.
         app(prog_name="gpucost-producer")
     except GpucostError as error:
-        sys.exit(int(fail(error)))
+        # Plain text, as the processor's: the container's entry point needs no CLI.
+        print(f"gpucost-producer: {error.one_line()}", file=sys.stderr)
+        sys.exit(int(error.exit_status))
     except KeyboardInterrupt:  # a second Ctrl-C cut the flush short: the user asked for it
         sys.exit(int(ExitStatus.INTERRUPTED))
 

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpucost.errors import ConfigError
 
-GpuSourceKind = Literal["auto", "nvml", "smi", "seed"]
+GpuSourceKind = Literal["auto", "nvml", "smi", "seed", "agent"]
+HourlyPrice = Annotated[float, Field(gt=0, le=10_000)]
+
+
+class PriceTable(BaseModel):
+    """Prices per GPU-hour that differ from PRICE_PER_HOUR_USD: by node (a reserved host,
+    a different cloud) or by GPU model, as NVML names it ("NVIDIA H200"). A node's price
+    wins over its model's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nodes: dict[str, HourlyPrice] = {}
+    models: dict[str, HourlyPrice] = {}
 
 
 class ProcessorSettings(BaseSettings):
@@ -23,7 +35,26 @@ class ProcessorSettings(BaseSettings):
     kafka_bootstrap: str = Field(min_length=1, description="host:port[,host:port] of the brokers.")
     mongodb_uri: SecretStr = Field(description="mongodb:// URI with credentials.")
     mongodb_db: str = Field("gpucost", min_length=1)
+    price_table: PriceTable = Field(
+        default_factory=PriceTable,
+        description='JSON: {"nodes": {"gpu-7": 2.1}, "models": {"NVIDIA H200": 3.5}}.',
+    )
     kafka_topic: str = "token_usage"
+    samples_topic: str = Field(
+        "gpu_samples", min_length=1, description="Where gpucost-agent publishes GPU samples."
+    )
+    samples_stale_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="With GPU_SOURCE=agent, how long a window waits for samples that stopped.",
+    )
+    max_future_skew_s: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description="An event dated further ahead than this is dead-lettered as future_ts.",
+    )
     kafka_dlq_topic: str = "token_usage.dlq"
     kafka_group: str = "gpucost-processor"
     kafka_group_instance_id: str | None = Field(
@@ -56,6 +87,14 @@ class ProcessorSettings(BaseSettings):
     )
     ready_max_lag: int = Field(100_000, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def price_for(self, *, node: str, model: str | None) -> float:
+        """What one GPU of this node and model costs per hour."""
+        if node in self.price_table.nodes:
+            return self.price_table.nodes[node]
+        if model is not None and model in self.price_table.models:
+            return self.price_table.models[model]
+        return self.price_per_hour_usd
 
     @field_validator("mongodb_uri")
     @classmethod

@@ -9,6 +9,7 @@ after it was written make it due again.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from pymongo.errors import PyMongoError
@@ -19,7 +20,7 @@ from gpucost.runtime.locks import KeyedLocks
 from gpucost.runtime.metrics import Metrics
 from gpucost.runtime.mongo import MongoStore
 from gpucost.runtime.settings import ProcessorSettings
-from gpucost.runtime.windows import SampleBuffer, WindowKey, WindowSchedule
+from gpucost.runtime.windows import GpuKey, SampleBuffer, WindowKey, WindowSchedule, start_s
 
 log = logging.getLogger("gpucost.processor")
 
@@ -34,6 +35,7 @@ GPU_FIELDS = (
     "busy_cost_usd",
     "sample_count",
     "source",
+    "gpu_name",
 )
 
 
@@ -45,21 +47,41 @@ class WindowWriter:
         settings: ProcessorSettings,
         *,
         store: MongoStore,
-        buffers: dict[str, SampleBuffer],
+        buffers: dict[GpuKey, SampleBuffer],
         metrics: Metrics,
         clock: Callable[[], float],
+        gpu_names: dict[GpuKey, str] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.buffers = buffers
         self.metrics = metrics
         self.clock = clock
+        self.gpu_names = gpu_names if gpu_names is not None else {}
         self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
         self.locks = KeyedLocks()
+        # Who writes: the static member id, else node and process, for `written_by`.
+        self.writer = settings.kafka_group_instance_id or f"{settings.node}:{os.getpid()}"
+        self.owns: Callable[[WindowKey], bool] = lambda _key: True
+        """Whether this processor may write a window now: its node's partition is
+        assigned here. Checked under the window's lock, right before the write."""
 
-    async def write_due(self, *, caught_up: bool, event_time: float | None) -> None:
+    async def write_due(
+        self, *, caught_up: bool, event_time: float | None, samples_from_kafka: bool = False
+    ) -> None:
         """Write every window that is due, oldest first; stop at the first that fails."""
-        due = self.schedule.due(self.clock(), caught_up=caught_up, event_time=event_time)
+        sampled_until = (
+            {gpu: b.samples[-1].t for gpu, b in self.buffers.items() if b.samples}
+            if samples_from_kafka
+            else None
+        )
+        due = self.schedule.due(
+            self.clock(),
+            caught_up=caught_up,
+            event_time=event_time,
+            sampled_until=sampled_until,
+            stale_s=self.settings.samples_stale_s,
+        )
         for key in due:
             self.schedule.claim(key)
             try:
@@ -70,18 +92,34 @@ class WindowWriter:
                 return  # keep order: the schedule advances one window at a time
             self.schedule.done(key)
 
-    async def write(self, key: WindowKey) -> WindowCost:
+    async def write(self, key: WindowKey) -> WindowCost | None:
+        """Write one window; None when it is no longer this processor's to write."""
         # Inserts into this window wait while it is counted and its shares are set: an
         # event landing between the count and the update would get a share of a total it
         # is not in. Inserts into other windows (the open one, as a rule) go on.
         async with self.locks.hold([key]):
+            if not self.owns(key):
+                return None
             return await self._write(key)
 
+    def price_of(self, gpu: GpuKey) -> float:
+        """What this GPU costs per hour: by node, else by model, else the default."""
+        return self.settings.price_for(node=gpu[0], model=self.gpu_names.get(gpu))
+
     async def _write(self, key: WindowKey) -> WindowCost:
-        gpu, start = key
+        node, gpu, _ = key
         settings = self.settings
-        tokens = await self.store.window_totals(gpu, start)
-        buffer = self.buffers.get(gpu)
+        start = start_s(key)
+        tokens = await self.store.window_totals(key)
+        stored = await self.store.stored_window(key)
+        # A rewrite (a late event) keeps the price the window was first costed at: a
+        # price change applies from now on, never to history.
+        price = (
+            float(stored["price_per_hour_usd"])
+            if stored is not None and stored.get("price_per_hour_usd") is not None
+            else self.price_of((node, gpu))
+        )
+        buffer = self.buffers.get((node, gpu))
         end = start + settings.window_s
         samples = buffer.around(start, end) if buffer and buffer.covers(start, end) else []
         window = cost_of_window(
@@ -90,27 +128,26 @@ class WindowWriter:
             window_s=settings.window_s,
             samples=samples,
             tokens=tokens,
-            price_per_hour_usd=settings.price_per_hour_usd,
+            price_per_hour_usd=price,
             electricity_usd_per_kwh=settings.electricity_usd_per_kwh,
         )
         doc: Document = window.to_dict()
         doc.update(
-            node=settings.node,
-            price_per_hour_usd=settings.price_per_hour_usd,
+            node=node,
+            gpu_name=self.gpu_names.get((node, gpu)),
+            price_per_hour_usd=price,
             updated_at=self.clock(),
         )
-        if not samples:
-            stored = await self.store.stored_window(gpu, start)
-            if stored is not None and stored.get("sample_count"):
-                doc = _keep_gpu_fields(doc, stored, tokens)
-        await self.store.write_window(doc)
+        if not samples and stored is not None and stored.get("sample_count"):
+            doc = _keep_gpu_fields(doc, stored, tokens)
+        await self.store.write_window(doc, self.writer)
         if tokens.requests:
-            await self.store.apply_window_cost(gpu, start, window.cost_per_token)
-        await self.store.clear_pending(gpu, start)
+            await self.store.apply_window_cost(key, window.cost_per_token)
+        await self.store.clear_pending(key)
         self.metrics.windows_written.inc()
         if window.cost_per_token is not None:
-            self.metrics.cost_per_token.labels(gpu).set(window.cost_per_token)
-            self.metrics.cost_per_million.labels(gpu).set(window.cost_per_token * 1e6)
+            self.metrics.cost_per_token.labels(node, gpu).set(window.cost_per_token)
+            self.metrics.cost_per_million.labels(node, gpu).set(window.cost_per_token * 1e6)
         return window
 
 

@@ -4,14 +4,29 @@ caller passes the clock in, so the scheduling rules are tested without waiting."
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gpucost.runtime.cost import window_start
+from gpucost.runtime.cost import width_ms, window_start_ms
 from gpucost.runtime.samples import GpuSample
 
-WindowKey = tuple[str, float]
-"""(gpu, window_start)."""
+GpuKey = tuple[str, str]
+"""(node, gpu): one GPU. Its name on the node is its index, or its UUID where nothing
+said which index that is. Two nodes' GPU 0 are two GPUs."""
+
+WindowKey = tuple[str, str, int]
+"""(node, gpu, window start in integer milliseconds)."""
+
+
+def window_key(gpu: GpuKey, start_ms: int) -> WindowKey:
+    return (gpu[0], gpu[1], start_ms)
+
+
+def start_s(key: WindowKey) -> float:
+    """The window's start in seconds, as documents store it."""
+    return key[2] / 1000
 
 
 @dataclass
@@ -49,24 +64,48 @@ class WindowSchedule:
     with events are marked dirty whenever events land in them, even long after they were
     written (late events): a dirty window is rewritten at the next tick. Windows a GPU
     was sampled in are written once each even without events: the GPU is paid for idle.
+    Every key is in integer milliseconds, so an idle window and an event's window are
+    the same key for any width.
     """
 
     window_s: float
     grace_s: float
     dirty: set[WindowKey] = field(default_factory=set)
-    next_sampled: dict[str, float] = field(default_factory=dict)
+    next_sampled: dict[GpuKey, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.width_ms = width_ms(self.window_s)
 
     def mark_events(self, keys: set[WindowKey]) -> None:
         self.dirty |= keys
 
-    def mark_sampled(self, gpu: str, t: float) -> None:
-        self.next_sampled.setdefault(gpu, window_start(t, self.window_s))
+    def mark_sampled(self, gpu: GpuKey, t: float) -> None:
+        self.next_sampled.setdefault(gpu, window_start_ms(t, self.window_s))
 
-    def is_closed(self, start: float, now: float) -> bool:
-        return start + self.window_s + self.grace_s <= now
+    def start_sampled_after(self, gpu: GpuKey, written_ms: int) -> None:
+        """Idle windows of `gpu` up to `written_ms` were written already (by this
+        processor before a restart, or by the partition's previous owner)."""
+        following = written_ms + self.width_ms
+        if self.next_sampled.get(gpu, following) < following:
+            self.next_sampled[gpu] = following
+
+    def forget(self, gpus: set[GpuKey]) -> None:
+        """Stop writing these GPUs' windows: their partition went to another processor."""
+        self.dirty = {key for key in self.dirty if (key[0], key[1]) not in gpus}
+        for gpu in gpus:
+            self.next_sampled.pop(gpu, None)
+
+    def is_closed(self, start_ms: int, now: float) -> bool:
+        return (start_ms + self.width_ms) / 1000 + self.grace_s <= now
 
     def due(
-        self, now: float, *, caught_up: bool = True, event_time: float | None = None
+        self,
+        now: float,
+        *,
+        caught_up: bool = True,
+        event_time: float | None = None,
+        sampled_until: Mapping[GpuKey, float] | None = None,
+        stale_s: float = 30.0,
     ) -> list[WindowKey]:
         """Windows to write now, oldest first. Call `claim` before writing each one and
         `done` after; a failed write calls `mark_events` to keep it due.
@@ -75,19 +114,34 @@ class WindowSchedule:
         ahead of `now`) has passed it, or by the clock once the consumer has `caught_up`.
         While a backlog drains, its events are "late" by the clock: closing their windows
         by the clock would rewrite each window, and every share in it, once per batch.
+
+        With `sampled_until` (the newest sample per GPU, when samples arrive from agents
+        through Kafka and may lag the clock), a window also waits until its GPU was
+        sampled past its end, or for `stale_s` more if the GPU's samples stopped: a
+        window written before its samples arrive would be priced without them.
         """
         watermark = min(event_time, now) if event_time is not None else None
+
+        def sampled(gpu: GpuKey, start: int) -> bool:
+            if sampled_until is None:
+                return True
+            end = (start + self.width_ms) / 1000
+            return sampled_until.get(gpu, -math.inf) >= end or self.is_closed(start, now - stale_s)
+
         keys = {
             key
             for key in self.dirty
-            if (watermark is not None and self.is_closed(key[1], watermark))
-            or (caught_up and self.is_closed(key[1], now))
+            if (
+                (watermark is not None and self.is_closed(key[2], watermark))
+                or (caught_up and self.is_closed(key[2], now))
+            )
+            and sampled((key[0], key[1]), key[2])
         }
         for gpu, start in self.next_sampled.items():
-            while self.is_closed(start, now):
-                keys.add((gpu, start))
-                start += self.window_s
-        return sorted(keys, key=lambda key: (key[1], key[0]))
+            while self.is_closed(start, now) and sampled(gpu, start):
+                keys.add(window_key(gpu, start))
+                start += self.width_ms
+        return sorted(keys, key=lambda key: (key[2], key[0], key[1]))
 
     def claim(self, key: WindowKey) -> None:
         """Take a window off the dirty set just before writing it: events landing while
@@ -95,7 +149,6 @@ class WindowSchedule:
         self.dirty.discard(key)
 
     def done(self, key: WindowKey) -> None:
-        gpu, start = key
-        following = start + self.window_s
-        if gpu in self.next_sampled and self.next_sampled[gpu] <= start:
-            self.next_sampled[gpu] = following
+        gpu = (key[0], key[1])
+        if gpu in self.next_sampled and self.next_sampled[gpu] <= key[2]:
+            self.next_sampled[gpu] = key[2] + self.width_ms

@@ -1,5 +1,5 @@
 """The step runner against a real sshd: each step twice (the second changes
-nothing), resume after a failure, and the order of stages across hosts."""
+nothing), resume after a failure, and the order of waves across hosts."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import pytest
 
 from gpucost.inventory import VmName
 from gpucost.remote.hostkeys import HostKeyStore
-from gpucost.remote.runner import StepFailed, run_plan
+from gpucost.remote.runner import StepFailed, run_steps
 from gpucost.remote.ssh import SshConnection, Target
-from gpucost.remote.steps import SCRIPTS_DIR, SUPPORT_FILES, HostPlan, Step, Upload
+from gpucost.remote.steps import SCRIPTS_DIR, SUPPORT_FILES, HostSteps, Step, Upload
 from support.sshd import Sshd, host_for
 
 APPEND = """#!/usr/bin/env bash
 set -euo pipefail
 [[ ! -e "${FAIL_IF:-/nonexistent}" ]] || { echo "line one"; echo "refusing: $FAIL_IF" >&2; exit 7; }
-cat "$GPUCOST_STAGE/payload" >/dev/null
+cat "$GPUCOST_WORKDIR/payload" >/dev/null
 echo "$STEP" >>"$JOURNAL"
 sleep "${PAUSE:-0}"
 touch "$DONE"
@@ -35,12 +35,12 @@ def scripts(tmp_path: Path) -> Path:
     return directory
 
 
-def step(name: str, stage: str, work: Path, **env: str) -> Step:
+def step(name: str, wave: str, work: Path, **env: str) -> Step:
     done = work / f"{name}.done"
     return Step(
         name=name,
         roles=("kafka-zk",),
-        stage=stage,  # type: ignore[arg-type]
+        wave=wave,  # type: ignore[arg-type]
         script="append.sh",
         env=(("STEP", name), ("JOURNAL", str(work / "journal")), ("DONE", str(done)),
              *env.items()),
@@ -54,33 +54,33 @@ def runner(sshd: Sshd, store: HostKeyStore, scripts: Path, markers: Path):  # ty
         target = Target.of(host_for(sshd, vm), sshd.client_key)
         return SshConnection.connect(target, store, retry_for=5, notice=lambda _: None)
 
-    def run(plans: list[HostPlan]) -> list[tuple[str, str, str]]:
-        results = run_plan(plans, connect, scripts_dir=scripts, markers=str(markers))
+    def run(hosts: list[HostSteps]) -> list[tuple[str, str, str]]:
+        results = run_steps(hosts, connect, scripts_dir=scripts, markers=str(markers))
         return sorted((r.vm, r.step, r.outcome) for r in results)
 
     return run
 
 
-def test_second_run_changes_nothing_and_stages_order_hosts(
+def test_second_run_changes_nothing_and_waves_order_hosts(
     sshd: Sshd, store: HostKeyStore, scripts: Path, tmp_path: Path
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
     run = runner(sshd, store, scripts, tmp_path / "markers")
-    plans = [
+    hosts = [
         # vm1's data step is slow; vm3's processor step must still come after it.
-        HostPlan("vm1", "kafka-zk",
+        HostSteps("vm1", "kafka-zk",
                  (step("a", "prepare", work), step("b", "data", work, PAUSE="1"))),
-        HostPlan("vm3", "processor", (step("c", "prepare", work), step("d", "processor", work))),
+        HostSteps("vm3", "processor", (step("c", "prepare", work), step("d", "processor", work))),
     ]  # fmt: skip
-    assert run(plans) == [
+    assert run(hosts) == [
         ("vm1", "a", "changed"), ("vm1", "b", "changed"),
         ("vm3", "c", "changed"), ("vm3", "d", "changed"),
     ]  # fmt: skip
     journal = (work / "journal").read_text().split()
     assert journal.index("b") < journal.index("d")
     assert set(journal[:2]) == {"a", "c"}
-    assert run(plans) == [
+    assert run(hosts) == [
         ("vm1", "a", "unchanged"), ("vm1", "b", "unchanged"),
         ("vm3", "c", "unchanged"), ("vm3", "d", "unchanged"),
     ]  # fmt: skip
@@ -93,10 +93,10 @@ def test_changed_input_reruns_the_step(
     work = tmp_path / "work"
     work.mkdir()
     run = runner(sshd, store, scripts, tmp_path / "markers")
-    assert run([HostPlan("vm1", "kafka-zk", (step("a", "prepare", work, X="1"),))]) == [
+    assert run([HostSteps("vm1", "kafka-zk", (step("a", "prepare", work, X="1"),))]) == [
         ("vm1", "a", "changed")
     ]
-    assert run([HostPlan("vm1", "kafka-zk", (step("a", "prepare", work, X="2"),))]) == [
+    assert run([HostSteps("vm1", "kafka-zk", (step("a", "prepare", work, X="2"),))]) == [
         ("vm1", "a", "changed")
     ]
 
@@ -109,21 +109,21 @@ def test_failure_names_host_and_step_and_the_next_run_resumes(
     flag = tmp_path / "fail"
     flag.touch()
     run = runner(sshd, store, scripts, tmp_path / "markers")
-    plans = [
-        HostPlan("vm1", "kafka-zk",
+    hosts = [
+        HostSteps("vm1", "kafka-zk",
                  (step("a", "prepare", work), step("b", "data", work, FAIL_IF=str(flag)))),
-        HostPlan("vm3", "processor", (step("c", "prepare", work), step("d", "processor", work))),
+        HostSteps("vm3", "processor", (step("c", "prepare", work), step("d", "processor", work))),
     ]  # fmt: skip
     with pytest.raises(StepFailed) as info:
-        run(plans)
+        run(hosts)
     message = info.value.message
     assert message.startswith("vm1: step b failed (exit 7)")
     assert "line one" in message
     assert f"refusing: {flag}" in message
-    # vm3 stopped at the stage boundary: d never ran.
+    # vm3 stopped at the wave boundary: d never ran.
     assert not (work / "d.done").exists()
     flag.unlink()
-    assert run(plans) == [
+    assert run(hosts) == [
         ("vm1", "a", "unchanged"), ("vm1", "b", "changed"),
         ("vm3", "c", "unchanged"), ("vm3", "d", "changed"),
     ]  # fmt: skip

@@ -101,7 +101,7 @@ def test_ten_thousand_events_exactly_once_with_costs_and_dead_letters(
     for reason, count in expected_reasons.items():
         line = f'gpucost_events_dead_lettered_total{{reason="{reason}"}} {count}.0'
         assert line in metrics
-    assert 'gpucost_cost_per_million_tokens_usd{gpu="0"}' in metrics
+    assert 'gpucost_cost_per_million_tokens_usd{gpu="0",node="vm3"}' in metrics
     assert pipeline.stop() == 0
 
 

@@ -58,12 +58,12 @@ def events_of(messages: list[Message]) -> list[TokenEvent]:
     for message in messages:
         event = parse_event(message.value())
         assert isinstance(event, TokenEvent), event
-        assert message.key() == str(event.gpu).encode()
+        assert message.key() == event.node.encode()
         events.append(event)
     return events
 
 
-def test_n_events_arrive_exactly_once_keyed_by_gpu_and_valid(
+def test_n_events_arrive_exactly_once_keyed_by_node_and_valid(
     kafka_bootstrap: str, kafka_topic_factory: Callable[..., str]
 ) -> None:
     topic = kafka_topic_factory(partitions=3)

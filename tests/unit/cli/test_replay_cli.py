@@ -3,43 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from gpucost.cli.app import app
-from gpucost.cli.output import run_guarded
 from gpucost.errors import ExitStatus
 from gpucost.runtime.trace import default_seed_path
+from support.cli import gpucost
 
 pytestmark = pytest.mark.unit
 
 SEED = str(default_seed_path())
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def gpucost(monkeypatch: pytest.MonkeyPatch, *args: str) -> Outcome:
-    """Run the CLI the way `main()` does, `run_guarded` included, in CliRunner's isolation.
-
-    `CliRunner.invoke` alone would catch a GpucostError as a crash (exit 1); users
-    meet it through `run_guarded`, so that is what is tested.
-    """
-    monkeypatch.setattr(sys, "argv", ["gpucost", *args])
-    with CliRunner().isolation(env={"COLUMNS": "100"}) as (stdout, stderr, _):
-        try:
-            code = run_guarded(app)
-        except SystemExit as exit_:  # click's standalone mode always exits
-            code = int(exit_.code or 0)
-        return Outcome(code, stdout.getvalue().decode(), stderr.getvalue().decode())
 
 
 def test_json_is_all_that_stdout_holds(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,17 +32,15 @@ def test_json_is_all_that_stdout_holds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"by_phase", "by_model", "cost_per_token", "joules_per_token"} <= set(d)
 
 
-def test_plain_invoke_renders_a_summary() -> None:
-    result = CliRunner().invoke(
-        app,
-        ["replay", SEED, "--price-per-hour", "3.5", "--electricity-usd-per-kwh", "0.2"],
-        env={"COLUMNS": "100"},
+def test_plain_invoke_renders_a_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = gpucost(
+        monkeypatch, "replay", SEED, "--price-per-hour", "3.5", "--electricity-usd-per-kwh", "0.2"
     )
-    assert result.exit_code == 0, result.output
-    assert "18 windows" in result.stdout
-    assert "424,704" in result.stdout
-    assert "decode_bs128" in result.stdout
-    assert "electricity $" in result.stdout
+    assert out.code == 0, out.stderr
+    assert "18 windows" in out.stdout
+    assert "424,704" in out.stdout
+    assert "decode_bs128" in out.stdout
+    assert "electricity $" in out.stdout
 
 
 @pytest.mark.parametrize(
@@ -102,7 +74,7 @@ def test_a_file_that_is_not_a_trace(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert out.stdout == ""
 
 
-def test_help_has_an_example() -> None:
-    result = CliRunner().invoke(app, ["replay", "--help"], env={"COLUMNS": "100"})
-    assert result.exit_code == 0
-    assert "Example: gpucost replay trace.json --price-per-hour 3.5" in result.stdout
+def test_help_has_an_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = gpucost(monkeypatch, "replay", "--help")
+    assert out.code == 0
+    assert "Example: gpucost replay trace.json --price-per-hour 3.5" in out.stdout

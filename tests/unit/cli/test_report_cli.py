@@ -4,31 +4,20 @@ database is touched; no MONGODB_URI and no deployment says so in one line."""
 from __future__ import annotations
 
 import json
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from gpucost.cli.app import app
-from gpucost.cli.output import run_guarded
 from gpucost.errors import ExitStatus
 from gpucost.report import source as report_source
 from gpucost.report.summary import Report, summarize
+from support.cli import gpucost, one_error_line
 from support.png import assert_sensible_png
 from support.report_docs import window
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
 
 
 @pytest.fixture
@@ -38,28 +27,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("MONGODB_URI", "GPUCOST_CONFIG", "GPUCOST_DEPLOYMENT"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
-
-
-def gpucost(
-    monkeypatch: pytest.MonkeyPatch, *args: str, env: dict[str, str] | None = None
-) -> Outcome:
-    """Run the CLI as `main()` does (`run_guarded` included), so GpucostErrors are
-    rendered the way users see them."""
-    monkeypatch.setattr(sys, "argv", ["gpucost", *args])
-    with CliRunner().isolation(env={"COLUMNS": "100", **(env or {})}) as (out, err, _):
-        try:
-            code = run_guarded(app)
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        return Outcome(code, out.getvalue().decode(), err.getvalue().decode())
-
-
-def one_error_line(outcome: Outcome) -> str:
-    lines = outcome.stderr.strip().splitlines()
-    assert len(lines) == 1, outcome.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in outcome.stderr + outcome.stdout
-    return lines[0]
 
 
 @pytest.mark.parametrize("since", ["1x", "abc", "0h", "-5m", ""])
@@ -145,7 +112,7 @@ def test_json_is_all_that_stdout_holds(
     data = json.loads(out.stdout)
     assert data["what_if_price_per_hour_usd"] == 7.2
     assert data["total"]["cost_usd"] == pytest.approx(6 * 0.02)
-    assert [r["key"] for r in data["rows"]] == ["0", "1"]
+    assert [r["key"] for r in data["rows"]] == ["node-a/0", "node-a/1"]
     assert "wrote c.png" in out.stderr
     assert_sensible_png(workdir / "c.png")
 

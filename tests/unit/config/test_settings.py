@@ -40,7 +40,7 @@ def test_defaults() -> None:
 def test_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     Path("gpucost.toml").write_text(
         'region = "eu-west-1"\ninstance_type = "t3a.large"\ndeployment = "fromfile"\n'
-        '[mongodb]\nserver = "secantusdb"\n'  # another stage's table is not an error
+        '[mongodb]\nserver = "secantusdb"\n'  # another part's table is not an error
     )
     monkeypatch.setenv("GPUCOST_INSTANCE_TYPE", "t3a.xlarge")
     monkeypatch.setenv("GPUCOST_DEPLOYMENT", "fromenv")

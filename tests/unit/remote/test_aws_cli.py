@@ -5,40 +5,18 @@ line and exit 1."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from gpucost.cli.app import app
-from gpucost.cli.output import run_guarded
 from gpucost.remote.providers.aws import AwsProvider
 from gpucost.remote.providers.aws_tags import leftovers
 from support.aws_moto import ADMIN, REGION, Calls, client_error
+from support.cli import Outcome, gpucost
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def gpucost(monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str | None = None) -> Outcome:
-    """Run the CLI as `main()` does, `run_guarded` included."""
-    monkeypatch.setattr(sys, "argv", ["gpucost", *args])
-    with CliRunner().isolation(input=stdin, env={"COLUMNS": "200"}) as (stdout, stderr, _):
-        try:
-            code = run_guarded(app)
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        return Outcome(code, stdout.getvalue().decode(), stderr.getvalue().decode())
 
 
 @pytest.fixture
@@ -145,14 +123,21 @@ def test_up_asks_first(
     assert leftovers(ec2, "test") == []
 
 
-def test_up_without_infra_only_says_the_deploy_is_missing(
+def test_up_hands_the_hosts_to_the_deploy_and_reports_its_failure(
     monkeypatch: pytest.MonkeyPatch, use_provider: AwsProvider, up_args: Callable[..., list[str]]
 ) -> None:
-    # The CLI plugs the SSH deploy in; without it, `up` stops after the hosts.
-    monkeypatch.setattr("gpucost.remote.lifecycle._deploy_stage", None)
+    # The library's own deploy runs after the hosts (no SSH here: it fails as a
+    # deploy that cannot reach a VM would), and the inventory is still shown.
+    from gpucost.errors import GpucostError
+    from gpucost.remote import deploy
+
+    def unreachable(*_: object) -> None:
+        raise GpucostError("cannot reach vm1 over SSH", hint="check --admin-cidr")
+
+    monkeypatch.setattr(deploy, "deploy", unreachable)
     out = gpucost(monkeypatch, *up_args("--yes"))
-    assert_one_line_error(out, "deploy over SSH is not available yet", "--infra-only")
-    assert out.stdout.count("running") == 4  # the inventory is still shown
+    assert_one_line_error(out, "cannot reach vm1 over SSH", "--admin-cidr")
+    assert out.stdout.count("running") == 4
 
 
 def test_local_provider_checks_the_key_before_docker(

@@ -1,7 +1,11 @@
-"""The deploy stage plugs in after the provider and receives its Inventory."""
+"""`up` hands the provider's Inventory to the deploy over SSH, the library's own."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -17,37 +21,76 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def no_stage() -> Iterator[None]:
+def own_deployer() -> Iterator[None]:
+    """Every test starts and ends with the library's deployer, whatever ran before."""
+    lifecycle.use_deployer()
     yield
-    lifecycle.set_deploy_stage(None)
+    lifecycle.use_deployer()
 
 
-def test_up_hands_the_inventory_to_the_deploy_stage(
-    use_provider: AwsProvider, config: GpucostConfig, no_stage: None
+def test_up_hands_the_inventory_to_the_deployer(
+    use_provider: AwsProvider, config: GpucostConfig, own_deployer: None
 ) -> None:
     seen: list[Inventory] = []
 
-    def stage(cfg: GpucostConfig, inventory: Inventory, progress: Progress) -> None:
+    def deployer(cfg: GpucostConfig, inventory: Inventory, progress: Progress) -> None:
         progress(ProgressEvent("step", "noop", "created"))
         seen.append(inventory)
 
-    lifecycle.set_deploy_stage(stage)
+    lifecycle.use_deployer(deployer)
     inventory = lifecycle.up(config)
     assert seen == [inventory]
     assert inventory.running
     assert inventory.by_role("mongodb").name == "vm2"
 
 
-def test_infra_only_skips_the_stage(
-    use_provider: AwsProvider, config: GpucostConfig, no_stage: None
+def test_infra_only_skips_the_deploy(
+    use_provider: AwsProvider, config: GpucostConfig, own_deployer: None
 ) -> None:
-    lifecycle.set_deploy_stage(lambda *_: pytest.fail("deploy ran"))
+    lifecycle.use_deployer(lambda *_: pytest.fail("deploy ran"))
     lifecycle.up(config, infra_only=True)
 
 
-def test_without_a_stage_up_says_so(use_provider: AwsProvider, config: GpucostConfig) -> None:
-    with pytest.raises(lifecycle.DeployUnavailable, match="not available yet"):
-        lifecycle.up(config)
+def test_up_deploys_with_the_library_deploy_by_default(
+    use_provider: AwsProvider,
+    config: GpucostConfig,
+    own_deployer: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gpucost.remote import deploy
+
+    seen: list[Inventory] = []
+    monkeypatch.setattr(deploy, "deploy", lambda cfg, inventory, progress: seen.append(inventory))
+    inventory = lifecycle.up(config)
+    assert seen == [inventory]
+
+
+LIBRARY_ONLY = textwrap.dedent(
+    """
+    import json, sys
+    from gpucost.remote import lifecycle
+    import gpucost.remote.deploy
+    import gpucost.remote.providers.aws, gpucost.remote.providers.local
+    print(json.dumps({
+        "deployer": lifecycle._deployer.__qualname__,
+        "deployer_module": lifecycle._deployer.__module__,
+        "cli": sorted(m for m in sys.modules if m.startswith("gpucost.cli")),
+    }))
+    """
+)
+
+
+def test_the_library_deploys_without_the_cli() -> None:
+    # A fresh interpreter: in this one another test may have imported the CLI already.
+    out = subprocess.run(
+        [sys.executable, "-c", LIBRARY_ONLY], capture_output=True, text=True, check=True
+    ).stdout
+    seen = json.loads(out)
+    assert seen == {
+        "deployer": "deploy_over_ssh",
+        "deployer_module": "gpucost.remote.lifecycle",
+        "cli": [],
+    }
 
 
 def test_providers_by_name(monkeypatch: pytest.MonkeyPatch) -> None:

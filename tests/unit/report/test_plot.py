@@ -54,7 +54,7 @@ def test_windows_png_with_a_what_if_price_and_two_gpus(tmp_path: Path) -> None:
     windows[3]["mean_power_w"] = None  # a window without a reading leaves a gap
     timeline = timeline_from_windows(windows, price_per_hour_usd=7.0, where="last 1h")
     assert "what-if $7.00 per GPU-hour" in timeline.title
-    assert "GPU 0, GPU 1" in timeline.title
+    assert "GPU node-a/0, GPU node-a/1" in timeline.title
     assert_sensible_png(render_png(timeline, tmp_path / "live.png"))
 
 

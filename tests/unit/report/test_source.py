@@ -17,8 +17,8 @@ from gpucost.report.source import (
     tunnelled,
     tunnelled_uri,
 )
-from gpucost.report.tunnel import DeploymentUnreachable, load_inventory, stored_credentials
-from gpucost.state import StateDir
+from gpucost.report.tunnel import stored_credentials
+from gpucost.state import StateDir, StateError
 
 pytestmark = pytest.mark.unit
 
@@ -77,13 +77,15 @@ def test_model_pipeline_groups_in_the_server_by_model_gpu_and_window() -> None:
     assert match == {"$match": {"window_start": {"$gte": 100.0}}}
     assert group["$group"]["_id"] == {
         "model": "$model",
+        "node": "$node",
         "gpu": "$gpu",
         "window_start": "$window_start",
     }
 
 
 def test_model_match_uses_the_window_index_when_gpus_are_known() -> None:
-    assert model_window_match(1_700_000_000.0, ["0", "1"]) == {
+    assert model_window_match(1_700_000_000.0, [("a", "0"), ("b", "1")]) == {
+        "node": {"$in": ["a", "b"]},
         "gpu": {"$in": ["0", "1"]},
         "window_start": {"$gte": 1_700_000_000.0},
     }
@@ -93,27 +95,24 @@ def test_model_match_uses_the_window_index_when_gpus_are_known() -> None:
 def test_deployment_state_without_inventory_or_secrets(tmp_path: Path) -> None:
     state = StateDir(tmp_path, "demo")
     state.ensure()
-    with pytest.raises(DeploymentUnreachable, match=r"inventory\.json"):
-        load_inventory(state)
+    with pytest.raises(StateError, match=r"no inventory\.json"):
+        state.read_inventory()
     with pytest.raises(GpucostError, match="no generated passwords"):
         stored_credentials(state, "gpucost", "10.0.0.12")
     state.write_json("inventory.json", {"nonsense": True})
-    with pytest.raises(DeploymentUnreachable, match="not an inventory"):
-        load_inventory(state)
+    with pytest.raises(StateError, match="not an inventory"):
+        state.read_inventory()
 
 
 def test_deployment_state_read_back(tmp_path: Path) -> None:
     config = load_config(None, use_file=False, state_root=tmp_path, deployment="demo")
-    state = StateDir(config.state_root, config.deployment)
+    state = StateDir.of(config)
     host = Host(
         name="vm2", role="mongodb", provider="local", state="running", private_ip="10.0.0.12"
     )
-    state.write_json(
-        "inventory.json",
-        Inventory(deployment="demo", provider="local", hosts=(host,)).model_dump(mode="json"),
-    )
+    state.write_inventory(Inventory(deployment="demo", provider="local", hosts=(host,)))
     state.write_json("secrets.json", {"mongo_app_password": "s3cret", "mongo_admin_password": "x"})
-    assert load_inventory(state).by_role("mongodb").private_ip == "10.0.0.12"
+    assert state.read_inventory().by_role("mongodb").private_ip == "10.0.0.12"
     creds = stored_credentials(state, config.mongodb.database, "10.0.0.12")
     assert creds == MongoCredentials("gpucost", "s3cret", "gpucost", "10.0.0.12", 27017)
 

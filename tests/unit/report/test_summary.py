@@ -27,7 +27,7 @@ def finite_json(data: Any) -> str:
 def test_one_gpu_by_hand() -> None:
     windows = [window(start=1000), window(start=1010, util=100, power=300, energy=3000)]
     (row,) = by_gpu(windows)
-    assert row.key == "0"
+    assert row.key == "node-a/0"
     assert row.windows == 2
     assert row.gpu_hours == pytest.approx(20 / 3600)
     assert row.total_tokens == 2000
@@ -57,12 +57,12 @@ def test_idle_windows_cost_but_are_not_allocated() -> None:
 def test_gpus_are_separate_rows_and_the_total_is_their_sum() -> None:
     windows = [window("1", 1000), window("0", 1000), window("0", 1010, prompt=0, completion=10)]
     report = summarize(windows, by="gpu")
-    assert [r.key for r in report.rows] == ["0", "1"]
+    assert [r.key for r in report.rows] == ["node-a/0", "node-a/1"]
     assert report.total.key == "all"
     assert report.total.cost_usd == pytest.approx(sum(r.cost_usd for r in report.rows))
     assert report.total.total_tokens == sum(r.total_tokens for r in report.rows) == 2010
     assert report.total.gpu_hours == pytest.approx(30 / 3600)
-    assert report.gpus == ["0", "1"]
+    assert report.gpus == ["node-a/0", "node-a/1"]
     assert report.stored_prices_per_hour_usd == [PRICE]
 
 
@@ -138,6 +138,7 @@ def share(
     return ModelWindow(
         model=model,
         gpu=gpu,
+        node="node-a",
         window_start=start,
         requests=requests,
         total_tokens=tokens,

@@ -16,8 +16,10 @@ from gpucost.runtime.cost import (
     cost_of_window,
     window_index,
     window_start,
+    window_start_ms,
 )
 from gpucost.runtime.samples import GpuSample
+from gpucost.runtime.windows import WindowSchedule
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +69,9 @@ def test_window_start_is_the_floor_of_ts_to_the_window() -> None:
     assert window_start(20, 10) == 20
     assert window_start(19.999, 10) == 10
     assert window_start(-0.5, 10) == -10
-    assert window_start(0.3, 0.1) <= 0.3 < window_start(0.3, 0.1) + 0.1
+    assert window_start_ms(0.3, 0.1) == 300
+    assert window_start_ms(9.9, 3.3) == 9900
+    assert window_start_ms(3.3 * 3, 3.3) == 6600  # 3.3 * 3 is 9.899999999999999
     with pytest.raises(ValueError, match="window_s"):
         window_index(1, 0)
 
@@ -191,30 +195,37 @@ def test_shares_sum_to_the_window_cost(
 
 @given(
     st.integers(1, 50),
-    st.sampled_from([0.5, 1, 10, 60]),
-    st.floats(0, 100),
+    st.integers(1, 3_600_000),
+    st.floats(0.01, 100),
     st.floats(1e9, 2e9),
 )
-def test_cost_is_conserved_across_windows(
-    n: int, window_s: float, price: float, origin: float
+def test_a_sampled_gpu_pays_price_times_time_for_any_window(
+    n: int, width_ms: int, price: float, origin: float
 ) -> None:
-    # n adjacent windows cost what the GPU costs for n * W seconds, busy or idle.
-    first = window_index(origin, window_s)
+    # The schedule decides which windows a sampled GPU is charged for; priced one by
+    # one they must add to the price of the time they cover, once, for any width.
+    window_s = width_ms / 1000
+    schedule = WindowSchedule(window_s=window_s, grace_s=0)
+    schedule.mark_sampled(("n", "0"), origin)
+    first = window_start_ms(origin, window_s)
+    keys = schedule.due((first + n * width_ms) / 1000)
     costs = [
         cost_of_window(
             "0",
-            k * window_s,
+            key[2] / 1000,
             window_s=window_s,
             samples=[],
             tokens=TokenTotals(),
             price_per_hour_usd=price,
         ).cost_usd
-        for k in range(first, first + n)
+        for key in keys
     ]
-    assert math.fsum(costs) == pytest.approx(price * n * window_s / 3600)
+    assert len(keys) == n
+    assert math.fsum(costs) == pytest.approx(price * n * width_ms / 1000 / 3600)
 
 
-@given(st.floats(-1e10, 1e10), st.sampled_from([0.1, 0.25, 1, 7, 10, 60, 3600]))
-def test_every_instant_lies_in_its_window(ts: float, window_s: float) -> None:
-    start = window_start(ts, window_s)
-    assert start <= ts < start + window_s
+@given(st.floats(-1e10, 1e10), st.integers(1, 3_600_000))
+def test_every_instant_lies_in_its_window(ts: float, width_ms: int) -> None:
+    start = window_start_ms(ts, width_ms / 1000)
+    assert start % width_ms == 0
+    assert start <= ts * 1000 < start + width_ms + 1e-3 * abs(ts)

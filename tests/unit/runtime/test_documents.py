@@ -35,7 +35,7 @@ def test_an_event_lands_in_the_window_holding_its_ts(ts: float, window_ms: int) 
     doc = event_document(make(ts), "0", window_s, partition=0, offset=0, received_at=0.0)
     start = doc["window_start"]
     assert start <= ts < start + window_s + 0.001
-    assert window_filter("0", start) == {"gpu": "0", "window_start": start}
+    assert window_filter("n", "0", start) == {"node": "n", "gpu": "0", "window_start": start}
 
 
 def test_the_same_event_is_the_same_document_id() -> None:

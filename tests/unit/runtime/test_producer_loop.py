@@ -80,7 +80,7 @@ def test_count_is_exact_and_every_message_is_a_keyed_valid_event() -> None:
     for topic, value, key in client.delivered:
         event = parse_event(value)
         assert isinstance(event, TokenEvent)
-        assert (topic, key) == ("t", str(event.gpu))
+        assert (topic, key) == ("t", event.node.encode())
     assert summary.elapsed_s == pytest.approx(2.5, abs=0.01)
 
 
@@ -179,11 +179,11 @@ def test_a_passing_failure_is_sent_again_until_acknowledged() -> None:
     assert (summary.sent, summary.acked, summary.failed, summary.pending) == (50, 50, 0, 0)
     assert summary.resent == 150
     assert len({value for _, value, _ in client.delivered}) == 50
-    # Each resend keeps the event's key, so its GPU's partition and order.
+    # Each resend keeps the event's key, so its node's partition and order.
     for _topic, value, key in client.delivered:
         event = parse_event(value)
         assert isinstance(event, TokenEvent)
-        assert key == str(event.gpu)
+        assert key == event.node.encode()
 
 
 def test_a_final_error_is_not_sent_again() -> None:

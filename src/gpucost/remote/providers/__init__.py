@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gpucost.errors import GpucostError
+from gpucost.errors import GpucostError, MissingDependency
 from gpucost.remote.providers.base import (
     ADMIN_ACCESS,
     Action,
@@ -42,9 +42,10 @@ def _aws() -> Provider:
     try:
         from gpucost.remote.providers.aws import AwsProvider
     except ModuleNotFoundError as exc:
-        raise ProviderUnavailable(
-            "the aws provider needs boto3", hint="pip install 'gpucost[deploy]'"
-        ) from exc
+        missing = MissingDependency.for_import(exc, "the aws provider")
+        if missing is None:
+            raise
+        raise missing from exc
     return AwsProvider()
 
 

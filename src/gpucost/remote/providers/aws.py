@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 import boto3
 
@@ -42,10 +42,7 @@ from gpucost.remote.providers.base import (
     Resource,
     no_progress,
 )
-from gpucost.state import StateDir
-
-STATE_FILE: Final = "aws.json"
-INVENTORY_FILE: Final = "inventory.json"
+from gpucost.state import AWS_FILE, StateDir
 
 SessionFactory = Callable[[str | None], Any]
 
@@ -76,12 +73,12 @@ class AwsProvider:
     # --- plumbing -------------------------------------------------------
 
     def _state(self, config: GpucostConfig) -> StateDir:
-        return StateDir(config.state_root, config.deployment)
+        return StateDir.of(config)
 
     def _clients(self, config: GpucostConfig) -> tuple[Client, Client, str]:
         # Flags/env/file first; else the region recorded by an earlier `up`, so
         # `down` and `status` need no flag; else boto3's own default.
-        recorded = (self._state(config).read_json(STATE_FILE) or {}).get("region")
+        recorded = (self._state(config).read_json(AWS_FILE) or {}).get("region")
         wanted = config.region or recorded
         if wanted not in self._sessions:
             self._sessions[wanted] = self._session_factory(wanted)
@@ -107,13 +104,13 @@ class AwsProvider:
         return config.admin_cidr
 
     def _launch_nonce(self, state: StateDir, region: str, *, rotate: bool = False) -> str:
-        data = state.read_json(STATE_FILE) or {}
+        data = state.read_json(AWS_FILE) or {}
         if rotate or not data.get("launch_nonce"):
             data["launch_nonce"] = secrets.token_hex(8)
         data["region"] = region
         # Saved before the first launch, so a run resumed after Ctrl-C repeats
         # the same ClientTokens.
-        state.write_json(STATE_FILE, data)
+        state.write_json(AWS_FILE, data)
         return str(data["launch_nonce"])
 
     # --- the Provider protocol ------------------------------------------
@@ -179,8 +176,8 @@ class AwsProvider:
             key_name=key_name,
             hosts=to_hosts(config, instances),
         )
-        # A convenience for the SSH stage; `inventory()` always asks AWS.
-        state.write_json(INVENTORY_FILE, inventory.model_dump(mode="json"))
+        # A convenience for the deploy over SSH; `inventory()` always asks AWS.
+        state.write_inventory(inventory)
         return inventory
 
     def inventory(self, config: GpucostConfig) -> Inventory:

@@ -1,8 +1,8 @@
 """The firewall of the design: one security group per role, referring to each
 other, and never any ingress from 0.0.0.0/0.
 
-The matrix is data (`security_matrix`), so tests and docs read the same rules
-the converger applies.
+The rules are derived from the one port matrix, `gpucost.remote.flows`, which
+also gives the ufw rules on each host and what `verify` expects.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import ROLES, Role
+from gpucost.remote.flows import ADMIN, ingress
 from gpucost.remote.providers.aws_errors import already_gone_ok, error_code
 from gpucost.remote.providers.aws_tags import (
     TAG_ROLE,
@@ -34,11 +35,6 @@ from gpucost.remote.providers.base import (
     Resource,
 )
 
-SSH: Final = 22
-KAFKA: Final = 9092
-MONGODB: Final = 27017
-API: Final = 8080
-
 
 @dataclass(frozen=True, order=True)
 class Rule:
@@ -55,17 +51,14 @@ class Rule:
 
 
 def security_matrix(admin_cidr: str) -> dict[Role, tuple[Rule, ...]]:
-    """What the design's diagram lets through, per role."""
-    admin_ssh = Rule(SSH, admin_cidr, "ssh from admin")
+    """The port matrix as ingress rules, per role: the admin becomes its CIDR,
+    a role becomes a reference to that role's group."""
     return {
-        "kafka-zk": (
-            admin_ssh,
-            Rule(KAFKA, "processor", "kafka from processor"),
-            Rule(KAFKA, "producers", "kafka from producers"),
-        ),
-        "mongodb": (admin_ssh, Rule(MONGODB, "processor", "mongodb from processor")),
-        "processor": (admin_ssh, Rule(API, admin_cidr, "api from admin")),
-        "producers": (admin_ssh,),
+        role: tuple(
+            Rule(f.port, admin_cidr if f.source == ADMIN else f.source, f.description)
+            for f in ingress(role)
+        )
+        for role in ROLES
     }
 
 

@@ -1,5 +1,5 @@
 """What every provider (aws, local) offers: plan, converge, list and destroy the
-four hosts. The SSH stage consumes the Inventory and never asks who made it."""
+four hosts. The deploy over SSH consumes the Inventory and never asks who made it."""
 
 from __future__ import annotations
 

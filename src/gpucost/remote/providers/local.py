@@ -3,7 +3,7 @@
 Each host is a Docker container booted with /sbin/init from a Debian image
 built here (no registry), on a user-defined network with a fixed IP, running
 sshd with its own host keys and an admin user that holds the deployment's key,
-as a fresh cloud VM does after cloud-init. The SSH stage then runs exactly the
+as a fresh cloud VM does after cloud-init. The deploy over SSH then runs exactly the
 steps it runs on AWS. Everything carries the label `gpucost.deployment`, so
 `destroy` finds it without local state.
 """
@@ -43,7 +43,6 @@ from gpucost.remote.providers.local_images import (
 )
 from gpucost.state import StateDir
 
-INVENTORY_FILE: Final = "inventory.json"
 BOOT_TIMEOUT_S: Final = 120.0
 _SAFE_NAME: Final = re.compile(r"^[A-Za-z0-9._-]+\.crt$")
 BOOTED: Final = frozenset({"running", "degraded"})
@@ -121,10 +120,8 @@ class LocalProvider:
             if certificates:
                 self._ensure_trust(names.container(vm), certificates, progress)
         inventory = self.inventory(config)
-        # A convenience for the SSH stage; `inventory()` always asks Docker.
-        StateDir(config.state_root, config.deployment).write_json(
-            INVENTORY_FILE, inventory.model_dump(mode="json")
-        )
+        # A convenience for the deploy over SSH; `inventory()` always asks Docker.
+        StateDir.of(config).write_inventory(inventory)
         return inventory
 
     def inventory(self, config: GpucostConfig) -> Inventory:
@@ -185,7 +182,7 @@ class LocalProvider:
             removed.append(Resource("network", network))
         if config.local_remove_images:
             removed += self._remove_images(progress)
-        StateDir(config.state_root, dep).remove()
+        StateDir.of(config).remove()
         return removed
 
     # --- steps ------------------------------------------------------------
@@ -288,7 +285,7 @@ class LocalProvider:
         )
 
     def _host_key_fingerprints(self, container: str) -> tuple[str, ...]:
-        # Read over `docker exec`, a channel we trust: the SSH stage then checks
+        # Read over `docker exec`, a channel we trust: the deploy over SSH then checks
         # the key sshd offers against these, as it does with AWS's console output.
         result = self._docker.run(
             cmd.exec_script(container, "cat /etc/ssh/ssh_host_*_key.pub"), check=False

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
 
 from gpucost.remote.steps import SCRIPTS_DIR
+from support.tools import require_tool
 
 SCRIPTS = sorted(SCRIPTS_DIR.glob("*.sh"))
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="apt-get install -y shellcheck")
 def test_shellcheck_clean() -> None:
+    shellcheck = require_tool("shellcheck", "apt-get install -y shellcheck")
     out = subprocess.run(
-        ["shellcheck", "-x", *map(str, SCRIPTS)],
+        [shellcheck, "-x", *map(str, SCRIPTS)],
         cwd=SCRIPTS_DIR.parents[1],
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""The deploy plan as data: commands, files and checks, asserted without SSH."""
+"""Each role's steps as data: commands, files and checks, asserted without SSH."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from gpucost.config.settings import GpucostConfig, load_config
-from gpucost.remote.plan import Artifacts, PlanError, Secrets, allowed_sources, build_plan
-from gpucost.remote.steps import STAGES, HostPlan
+from gpucost.remote.role_steps import (
+    Artifacts,
+    InventoryNotReady,
+    Secrets,
+    allowed_sources,
+    build_steps,
+)
+from gpucost.remote.steps import WAVES, HostSteps
 from support.inventories import inventory
 
 SECRETS = Secrets("admin-pw-0123456789", "app-pw-9876543210")
@@ -26,22 +32,22 @@ def artifacts(tmp_path: Path) -> Artifacts:
     return Artifacts(wheels=(wheel,))
 
 
-def plans(cfg: GpucostConfig, artifacts: Artifacts) -> dict[str, HostPlan]:
-    return {p.vm: p for p in build_plan(cfg, inventory(), SECRETS, artifacts)}
+def steps_of(cfg: GpucostConfig, artifacts: Artifacts) -> dict[str, HostSteps]:
+    return {p.vm: p for p in build_steps(cfg, inventory(), SECRETS, artifacts)}
 
 
 def test_steps_per_host_in_order(artifacts: Artifacts) -> None:
-    got = {vm: [s.name for s in p.steps] for vm, p in plans(config(), artifacts).items()}
+    got = {vm: [s.name for s in p.steps] for vm, p in steps_of(config(), artifacts).items()}
     assert got == {
         "vm1": ["boot", "harden", "java", "kafka", "topics"],
         "vm2": ["boot", "harden", "mongodb"],
         "vm3": ["boot", "harden", "docker", "image", "processor"],
         "vm4": ["boot", "harden", "docker", "image", "producers"],
     }
-    for plan in plans(config(), artifacts).values():
-        stages = [STAGES.index(s.stage) for s in plan.steps]
-        assert stages == sorted(stages), "a host's steps must not go back a stage"
-        assert plan.steps[0].name == "boot"
+    for host in steps_of(config(), artifacts).values():
+        waves = [WAVES.index(s.wave) for s in host.steps]
+        assert waves == sorted(waves), "a host's steps must not go back a wave"
+        assert host.steps[0].name == "boot"
 
 
 def test_security_matrix_uses_peers_private_ips() -> None:
@@ -54,7 +60,7 @@ def test_security_matrix_uses_peers_private_ips() -> None:
 
 
 def test_harden_step_carries_the_rules_and_admin(artifacts: Artifacts) -> None:
-    harden = plans(config(), artifacts)["vm1"].step("harden")
+    harden = steps_of(config(), artifacts)["vm1"].step("harden")
     assert dict(harden.env) == {
         "ADMIN_CIDR": "203.0.113.7/32",
         "ALLOW": "22:admin 9092:10.0.0.13 9092:10.0.0.14",
@@ -63,7 +69,7 @@ def test_harden_step_carries_the_rules_and_admin(artifacts: Artifacts) -> None:
 
 
 def test_kafka_advertised_on_private_ip_and_partitions(artifacts: Artifacts) -> None:
-    vm1 = plans(config(kafka={"partitions": 6}), artifacts)["vm1"]
+    vm1 = steps_of(config(kafka={"partitions": 6}), artifacts)["vm1"]
     kafka = dict(vm1.step("kafka").env)
     assert kafka["LISTEN_IP"] == "10.0.0.11"
     assert kafka["KAFKA_SOURCE"] == "archive"
@@ -80,13 +86,13 @@ def test_kafka_dist_is_uploaded(artifacts: Artifacts, tmp_path: Path) -> None:
     dist = tmp_path / "kafka.tgz"
     dist.write_bytes(b"tgz")
     with_dist = Artifacts(wheels=artifacts.wheels, kafka_dist=dist)
-    kafka = plans(config(), with_dist)["vm1"].step("kafka")
+    kafka = steps_of(config(), with_dist)["vm1"].step("kafka")
     assert dict(kafka.env)["KAFKA_SOURCE"] == "upload"
     assert [(u.name, u.local) for u in kafka.uploads] == [("kafka.tgz", dist)]
 
 
 def test_processor_env_file_is_secret_and_complete(artifacts: Artifacts) -> None:
-    step = plans(config(price_per_gpu_hour_usd=2.5), artifacts)["vm3"].step("processor")
+    step = steps_of(config(price_per_gpu_hour_usd=2.5), artifacts)["vm3"].step("processor")
     (env_file,) = step.uploads
     assert (env_file.name, env_file.mode, env_file.secret) == ("processor.env", 0o600, True)
     assert env_file.content is not None
@@ -101,14 +107,14 @@ def test_processor_env_file_is_secret_and_complete(artifacts: Artifacts) -> None
 
 
 def test_passwords_only_travel_in_secret_uploads(artifacts: Artifacts) -> None:
-    for plan in plans(config(), artifacts).values():
-        for step in plan.steps:
+    for host in steps_of(config(), artifacts).values():
+        for step in host.steps:
             visible = " ".join(
                 [step.check, *step.args, *(f"{k}={v}" for k, v in step.env),
                  step.run_command("/home/u/.gpucost", "digest", {})]
             )  # fmt: skip
             for password in SECRETS.values():
-                assert password not in visible, (plan.vm, step.name)
+                assert password not in visible, (host.vm, step.name)
             for upload in step.uploads:
                 if upload.content and any(p.encode() in upload.content for p in SECRETS.values()):
                     assert upload.secret
@@ -116,8 +122,8 @@ def test_passwords_only_travel_in_secret_uploads(artifacts: Artifacts) -> None:
 
 
 def test_mongodb_or_secantusdb_never_both(artifacts: Artifacts) -> None:
-    assert [s.name for s in plans(config(), artifacts)["vm2"].steps][-1] == "mongodb"
-    vm2 = plans(config(mongodb={"server": "secantusdb"}), artifacts)["vm2"]
+    assert [s.name for s in steps_of(config(), artifacts)["vm2"].steps][-1] == "mongodb"
+    vm2 = steps_of(config(mongodb={"server": "secantusdb"}), artifacts)["vm2"]
     assert [s.name for s in vm2.steps] == ["boot", "harden", "secantusdb"]
     assert dict(vm2.step("secantusdb").env)["BIND_IP"] == "10.0.0.12"
     assert "SecantusDB" in vm2.step("secantusdb").summary
@@ -127,7 +133,7 @@ def test_images_from_wheels_and_base_archive(artifacts: Artifacts, tmp_path: Pat
     archive = tmp_path / "base.tar.gz"
     archive.write_bytes(b"x")
     cfg = config(images={"base": "gpucost-python:bookworm", "base_archive": archive})
-    image = plans(cfg, artifacts)["vm4"].step("image")
+    image = steps_of(cfg, artifacts)["vm4"].step("image")
     assert dict(image.env) == {
         "IMAGE": "gpucost:latest",
         "BASE_IMAGE": "gpucost-python:bookworm",
@@ -140,24 +146,26 @@ def test_images_from_wheels_and_base_archive(artifacts: Artifacts, tmp_path: Pat
 
 
 def test_producers_replicas(artifacts: Artifacts) -> None:
-    step = plans(config(producers={"replicas": 2, "rate": 20}), artifacts)["vm4"].step("producers")
+    step = steps_of(config(producers={"replicas": 2, "rate": 20}), artifacts)["vm4"].step(
+        "producers"
+    )
     assert dict(step.env)["REPLICAS"] == "2"
     (env_file,) = step.uploads
     assert env_file.content == b"KAFKA_BOOTSTRAP=10.0.0.11:9092\nPRODUCER_RATE=20.0\n"
 
 
 def test_digest_follows_inputs(artifacts: Artifacts) -> None:
-    three = plans(config(), artifacts)["vm1"].step("topics")
-    six = plans(config(kafka={"partitions": 6}), artifacts)["vm1"].step("topics")
-    assert three.digest() == plans(config(), artifacts)["vm1"].step("topics").digest()
+    three = steps_of(config(), artifacts)["vm1"].step("topics")
+    six = steps_of(config(kafka={"partitions": 6}), artifacts)["vm1"].step("topics")
+    assert three.digest() == steps_of(config(), artifacts)["vm1"].step("topics").digest()
     assert three.digest() != six.digest()
 
 
 def test_run_command_sets_env_and_records_the_marker(artifacts: Artifacts) -> None:
-    step = plans(config(), artifacts)["vm1"].step("topics")
+    step = steps_of(config(), artifacts)["vm1"].step("topics")
     line = step.run_command("/home/u/.gpucost", "abc123", {"GPUCOST_SSH_CLIENT": "192.0.2.1"})
     assert line == (
-        "cd /home/u/.gpucost && env GPUCOST_STAGE=/home/u/.gpucost BOOTSTRAP=10.0.0.11:9092 "
+        "cd /home/u/.gpucost && env GPUCOST_WORKDIR=/home/u/.gpucost BOOTSTRAP=10.0.0.11:9092 "
         "TOPICS='token_usage token_usage.dlq' PARTITIONS=3 GPUCOST_SSH_CLIENT=192.0.2.1 "
         "bash /home/u/.gpucost/scripts/kafka-topics.sh && install -d -m 0755 "
         "/var/lib/gpucost/done && echo abc123 > /var/lib/gpucost/done/topics"
@@ -169,11 +177,11 @@ def test_run_command_sets_env_and_records_the_marker(artifacts: Artifacts) -> No
 
 
 def test_every_script_exists(artifacts: Artifacts) -> None:
-    for plan in plans(config(mongodb={"server": "secantusdb"}), artifacts).values():
-        for step in plan.steps:
+    for host in steps_of(config(mongodb={"server": "secantusdb"}), artifacts).values():
+        for step in host.steps:
             assert step.script_path.is_file(), step.script
 
 
 def test_refuses_hosts_that_are_not_running(artifacts: Artifacts) -> None:
-    with pytest.raises(PlanError, match="not every VM is running"):
-        build_plan(config(), inventory("stopped"), SECRETS, artifacts)
+    with pytest.raises(InventoryNotReady, match="not every VM is running"):
+        build_steps(config(), inventory("stopped"), SECRETS, artifacts)

@@ -1,4 +1,5 @@
-"""The ordered steps for an Inventory and its settings: pure, no SSH, no I/O.
+"""Each role's install steps, in order, for an Inventory and its settings: pure, no SSH,
+no I/O.
 
 Everything a step needs from elsewhere arrives as arguments: the generated
 passwords (`Secrets`) and the files built on this machine (`Artifacts`).
@@ -15,12 +16,9 @@ from urllib.parse import quote
 from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError
 from gpucost.inventory import Host, Inventory, Role, VmName
-from gpucost.remote.steps import HostPlan, Step, Upload
+from gpucost.remote.flows import ADMIN, API_PORT, KAFKA_PORT, MONGO_PORT, ingress
+from gpucost.remote.steps import HostSteps, Step, Upload
 
-KAFKA_PORT: Final = 9092
-MONGO_PORT: Final = 27017
-API_PORT: Final = 8080
-ZK_PORT: Final = 2181
 TOPICS: Final = ("token_usage", "token_usage.dlq")
 PROCESSOR: Final = "gpucost-processor"
 PRODUCER: Final = "gpucost-producer"
@@ -28,7 +26,7 @@ APP_USER: Final = "gpucost"
 ADMIN_USER: Final = "admin"
 
 
-class PlanError(GpucostError):
+class InventoryNotReady(GpucostError):
     """The inventory cannot be deployed as it is."""
 
 
@@ -51,16 +49,23 @@ class Artifacts:
 
 
 def allowed_sources(inventory: Inventory) -> dict[VmName, tuple[tuple[int, str], ...]]:
-    """The security matrix, as ufw rules (port, source) per VM; `admin` stands
-    for the admin address, which the harden script resolves."""
-    ip = {role: _private_ip(inventory.by_role(role)) for role in _ROLES}
-    matrix: dict[Role, tuple[tuple[int, str], ...]] = {
-        "kafka-zk": ((KAFKA_PORT, ip["processor"]), (KAFKA_PORT, ip["producers"])),
-        "mongodb": ((MONGO_PORT, ip["processor"]),),
-        "processor": ((API_PORT, "admin"),),
-        "producers": (),
-    }
-    return {h.name: ((22, "admin"), *matrix[h.role]) for h in inventory.hosts}
+    """The port matrix (`flows.FLOWS`) as ufw rules (port, source) per VM: a role
+    becomes the private address of each of its hosts; `admin` stays as it is:
+    the harden script resolves it."""
+    rules: dict[VmName, tuple[tuple[int, str], ...]] = {}
+    for host in inventory.hosts:
+        rules[host.name] = tuple(
+            (flow.port, source)
+            for flow in ingress(host.role)
+            for source in _addresses(inventory, flow.source)
+        )
+    return rules
+
+
+def _addresses(inventory: Inventory, source: str) -> tuple[str, ...]:
+    if source == ADMIN:
+        return (ADMIN,)
+    return tuple(_private_ip(h) for h in inventory.hosts if h.role == source)
 
 
 _ROLES: Final[tuple[Role, ...]] = ("kafka-zk", "mongodb", "processor", "producers")
@@ -68,7 +73,7 @@ _ROLES: Final[tuple[Role, ...]] = ("kafka-zk", "mongodb", "processor", "producer
 
 def _private_ip(host: Host) -> str:
     if not host.private_ip:
-        raise PlanError(f"{host.name} has no private IP", hint="run `gpucost up` again")
+        raise InventoryNotReady(f"{host.name} has no private IP", hint="run `gpucost up` again")
     return host.private_ip
 
 
@@ -93,7 +98,7 @@ def common_steps(inventory: Inventory, config: GpucostConfig, host: Host) -> tup
         Step(
             name="boot",
             roles=_ROLES,
-            stage="prepare",
+            wave="prepare",
             script="wait-boot.sh",
             summary="wait for cloud-init and the dpkg lock",
             check="! command -v cloud-init >/dev/null "
@@ -102,7 +107,7 @@ def common_steps(inventory: Inventory, config: GpucostConfig, host: Host) -> tup
         Step(
             name="harden",
             roles=_ROLES,
-            stage="prepare",
+            wave="prepare",
             script="harden.sh",
             summary="sshd key-only, ufw deny incoming + the port matrix",
             # The provider may know better where the admin comes from (local: the
@@ -218,6 +223,8 @@ def image_steps(config: GpucostConfig, artifacts: Artifacts, role: Role) -> tupl
     if images.base_archive is not None:
         uploads += (Upload("base-image.tar.gz", local=images.base_archive),)
     image = shlex.quote(images.name)
+    # The wheels travel with their requirements file (deploy.RUNTIME_REQUIREMENTS).
+    wheel_count = sum(w.suffix == ".whl" for w in artifacts.wheels)
     return (
         Step(
             "docker",
@@ -232,7 +239,7 @@ def image_steps(config: GpucostConfig, artifacts: Artifacts, role: Role) -> tupl
             (role,),
             "prepare",
             "image.sh",
-            f"build {images.name} FROM {images.base} from {len(artifacts.wheels)} wheels",
+            f"build {images.name} FROM {images.base} from {wheel_count} wheels",
             env=(
                 ("IMAGE", images.name),
                 ("BASE_IMAGE", images.base),
@@ -289,13 +296,13 @@ def producers_step(inventory: Inventory, config: GpucostConfig) -> Step:
     )
 
 
-def build_plan(
+def build_steps(
     config: GpucostConfig, inventory: Inventory, secrets: Secrets, artifacts: Artifacts
-) -> tuple[HostPlan, ...]:
+) -> tuple[HostSteps, ...]:
     """Every host's steps in order; the runner adds the order across hosts."""
     missing = [h.name for h in inventory.hosts if h.state != "running"]
     if missing or len(inventory.hosts) != len(_ROLES):
-        raise PlanError(
+        raise InventoryNotReady(
             f"not every VM is running ({', '.join(missing) or 'some are absent'})",
             hint="run `gpucost up` (or `gpucost status` to see them)",
         )
@@ -312,6 +319,6 @@ def build_plan(
         ),
     }
     return tuple(
-        HostPlan(h.name, h.role, common_steps(inventory, config, h) + role_steps[h.role])
+        HostSteps(h.name, h.role, common_steps(inventory, config, h) + role_steps[h.role])
         for h in inventory.hosts
     )

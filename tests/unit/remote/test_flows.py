@@ -1,0 +1,105 @@
+"""One port matrix: the security groups, the ufw rules, what `verify` expects and the
+table in docs/architecture.md all say exactly what `flows.FLOWS` says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gpucost.inventory import DEFAULT_ROLES, ROLES
+from gpucost.remote.flows import ADMIN, FLOWS, LOOPBACK_ONLY, ZK_PORT, matrix
+from gpucost.remote.providers.aws_security import security_matrix
+from gpucost.remote.role_steps import allowed_sources
+from gpucost.remote.verify import PROBED_PORTS, expected_open
+from support.inventories import inventory
+
+pytestmark = pytest.mark.unit
+
+Triple = tuple[str, str, int]
+"""(source: "admin" or a role, target role, port)."""
+
+ARCHITECTURE = Path(__file__).resolve().parents[3] / "docs" / "architecture.md"
+ADMIN_CIDR = "203.0.113.7/32"
+
+
+def test_the_matrix_is_the_design() -> None:
+    assert matrix() == {
+        *((ADMIN, role, 22) for role in ROLES),
+        (ADMIN, "processor", 8080),
+        ("processor", "kafka-zk", 9092),
+        ("producers", "kafka-zk", 9092),
+        ("processor", "mongodb", 27017),
+    }
+    assert LOOPBACK_ONLY == {"kafka-zk": (ZK_PORT,)}
+
+
+def test_security_groups_are_the_matrix() -> None:
+    seen: set[Triple] = set()
+    for role, rules in security_matrix(ADMIN_CIDR).items():
+        for rule in rules:
+            assert rule.from_group or rule.source == ADMIN_CIDR, rule
+            seen.add((rule.source if rule.from_group else ADMIN, role, rule.port))
+    assert seen == matrix()
+
+
+def test_ufw_rules_are_the_matrix() -> None:
+    inv = inventory()
+    role_of_ip = {h.private_ip: h.role for h in inv.hosts}
+    seen: set[Triple] = set()
+    for vm, rules in allowed_sources(inv).items():
+        for port, source in rules:
+            seen.add((ADMIN if source == ADMIN else role_of_ip[source], inv.host(vm).role, port))
+    assert seen == matrix()
+
+
+def test_verify_expects_the_matrix() -> None:
+    inv = inventory()
+    seen: set[Triple] = set()
+    for source in (ADMIN, *(h.name for h in inv.hosts)):
+        for target in inv.hosts:
+            if source == target.name:
+                continue  # a host reaching itself is loopback, not the firewall
+            for port in PROBED_PORTS:
+                if expected_open(inv, source, target, port):
+                    role = ADMIN if source == ADMIN else inv.host(source).role  # type: ignore[arg-type]
+                    seen.add((role, target.role, port))
+    assert seen == matrix()
+    assert set(PROBED_PORTS) >= {f.port for f in FLOWS} | {ZK_PORT}
+
+
+def documented_matrix() -> set[Triple]:
+    """The "Firewall matrix" table: rows are targets, columns sources, cells ports."""
+    text = ARCHITECTURE.read_text()
+    lines = text[text.index("### Firewall matrix") :].splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next(i for i, line in enumerate(lines[first:], first) if not line.startswith("|"))
+    header, _rule, *body = lines[first:end]
+    role_of_vm = dict(DEFAULT_ROLES)
+
+    def party(cell: str) -> str:
+        """ "admin CIDR", "vm1 kafka-zk" (a VM and its default role) or a bare role
+        (for roles on hosts beyond the four VMs)."""
+        cell = cell.strip()
+        if cell.startswith("admin"):
+            return ADMIN
+        first = cell.split()[0]
+        if first not in role_of_vm:
+            assert first in ROLES, f"{cell!r} names neither a VM nor a role"
+            return first
+        role = role_of_vm[first]
+        assert role in cell, f"{cell!r}: {first} is {role} by default"
+        return role
+
+    sources = [party(c) for c in header.strip("|").split("|")[1:]]
+    found: set[Triple] = set()
+    for line in body:
+        target, *cells = line.strip("|").split("|")
+        for source, cell in zip(sources, cells, strict=True):
+            found |= {(source, party(target), int(p)) for p in re.findall(r"\d+", cell)}
+    return found
+
+
+def test_architecture_doc_table_is_the_matrix() -> None:
+    assert documented_matrix() == matrix()
