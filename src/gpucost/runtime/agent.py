@@ -1,7 +1,7 @@
 """The agent's loop: read every GPU each interval, check the readings, publish to Kafka.
 
 Samples taken are never lost to a broker outage, only to the bound: each one waits in a
-bounded buffer (runtime/sample_buffer.py) and goes to the Kafka client when the client
+bounded buffer (runtime/agent_outbox.py) and goes to the Kafka client when the client
 has fewer than `window` undelivered. The client never gives up on a message
 (`message.timeout.ms=0`): during an outage it keeps its few and retries them, in order,
 under the idempotent producer's sequence numbers, so the broker writes each once; the
@@ -24,11 +24,11 @@ from typing import Any, Final, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from gpucost.runtime.agent_outbox import DropSpan, Outbox, Pending
 from gpucost.runtime.gpu import GpuSource, GpuSourceUnavailable
 from gpucost.runtime.kafka import KEY_PARTITIONER
 from gpucost.runtime.producer import resendable
 from gpucost.runtime.reading_checks import check_sample
-from gpucost.runtime.sample_buffer import DropSpan, Pending, SampleBuffer
 from gpucost.runtime.sample_wire import SampleRejection, decode_sample, encode_sample, sample_key
 
 log = logging.getLogger("gpucost.agent")
@@ -108,7 +108,7 @@ class Sender:
     """Moves samples from the buffer to one idempotent Producer and counts deliveries."""
 
     def __init__(
-        self, producer: Producer, topic: str, node: str, buffer: SampleBuffer, window: int
+        self, producer: Producer, topic: str, node: str, buffer: Outbox, window: int
     ) -> None:
         self._producer = producer
         self.topic = topic

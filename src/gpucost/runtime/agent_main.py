@@ -23,11 +23,11 @@ from confluent_kafka import KafkaException, Producer
 from gpucost.errors import ExitStatus, GpucostError
 from gpucost.runtime.agent import Agent, AgentSummary, Sender, StopFlag, agent_producer_config
 from gpucost.runtime.agent import window as client_window
+from gpucost.runtime.agent_outbox import Outbox
 from gpucost.runtime.agent_settings import AgentSettings, load_agent_settings
 from gpucost.runtime.gpu import open_source
 from gpucost.runtime.kafka import ensure_topics
 from gpucost.runtime.logs import configure_json_logging
-from gpucost.runtime.sample_buffer import SampleBuffer
 
 log = logging.getLogger("gpucost.agent")
 KAFKA_LOGGER = "gpucost.agent.kafka"
@@ -134,7 +134,7 @@ def run_agent(
         producer = Producer(config)
         check_topics(producer, settings)
         window = client_window(settings.buffer_max_samples)
-        buffer = SampleBuffer(settings.buffer_max_samples - window)
+        buffer = Outbox(settings.buffer_max_samples - window)
         agent = Agent(
             source,
             Sender(producer, settings.samples_topic, settings.node, buffer, window),

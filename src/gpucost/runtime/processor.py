@@ -33,8 +33,9 @@ from gpucost.runtime.gpu.base import GpuSource
 from gpucost.runtime.kafka import commit_stored, consumer_lag, dead_letter_record
 from gpucost.runtime.metrics import Metrics
 from gpucost.runtime.mongo import MongoStore
+from gpucost.runtime.reading_checks import check_sample
 from gpucost.runtime.sample_wire import SampleRejection, decode_sample
-from gpucost.runtime.samples import GpuSample, clean_sample
+from gpucost.runtime.samples import GpuSample
 from gpucost.runtime.settings import ProcessorSettings
 from gpucost.runtime.window_writer import WindowWriter
 from gpucost.runtime.windows import GpuKey, SampleBuffer, WindowKey
@@ -439,10 +440,16 @@ class Processor:
         for sample in samples:
             self._add_sample(self.settings.node, sample)
 
-    def _add_sample(self, node: str, sample: GpuSample) -> GpuKey:
-        sample, dropped = clean_sample(sample)
-        for name in dropped:
+    def _add_sample(self, node: str, raw: GpuSample) -> GpuKey | None:
+        # The agent applies the same rule before it publishes; the processor applies it
+        # to what it reads itself, and again to what came over the wire.
+        checked = check_sample(raw)
+        for name in checked.dropped:
             self.metrics.readings_dropped.labels(name).inc()
+        if checked.sample is None:
+            self.metrics.readings_dropped.labels(checked.refused or "sample").inc()
+            return None
+        sample = checked.sample
         gpu = (node, str(sample.gpu_index))
         if sample.gpu_uuid:
             self.gpu_alias[(node, sample.gpu_uuid)] = gpu[1]
@@ -493,9 +500,11 @@ class Processor:
     async def _add_samples(self, samples: list[tuple[int, str, GpuSample]]) -> None:
         for partition, node, sample in samples:
             self.node_partition[node] = partition
-            gpu = (node, str(sample.gpu_index))
-            first_sight = gpu not in self.buffers
-            self._add_sample(node, sample)
+            first_sight = (node, str(sample.gpu_index)) not in self.buffers
+            gpu = self._add_sample(node, sample)
+            if gpu is None:
+                self.metrics.samples_consumed.labels("refused").inc()
+                continue
             self.metrics.samples_consumed.labels("ok").inc()
             if first_sight:
                 # Idle windows this GPU's previous owner (or this processor before a

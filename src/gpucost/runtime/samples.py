@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final, Literal
 
 SourceName = Literal["nvml", "smi", "seed"]
@@ -43,40 +42,3 @@ class GpuSample:
     mig_mode: bool | None = None
     phase: str | None = None
     """Workload label, present only in recorded traces."""
-
-
-# What a reading may be. Outside these it is a driver fault or a unit mistake, and a
-# window priced from it would be wrong: it is dropped (None) and counted. Utilisation
-# is the exception: a rounding 100.4 % is clamped, since it still says "busy".
-READING_RANGES: Final[dict[str, tuple[float, float]]] = {
-    "power_w": (0.0, 10_000.0),
-    "energy_j": (0.0, 1e15),
-    "mem_used_bytes": (0.0, 1e15),
-    "mem_total_bytes": (0.0, 1e15),
-    "temp_c": (-60.0, 250.0),
-    "sm_clock_mhz": (0.0, 100_000.0),
-}
-PERCENT_FIELDS: Final = ("gpu_util_pct", "mem_util_pct")
-PERCENT_SLACK: Final = 5.0
-"""How far outside [0, 100] a utilisation may be and still be clamped, not dropped."""
-
-
-def clean_sample(sample: GpuSample) -> tuple[GpuSample, list[str]]:
-    """The sample with impossible readings removed, and the fields removed."""
-    changes: dict[str, float | None] = {}
-    dropped: list[str] = []
-    for name, (low, high) in READING_RANGES.items():
-        value = getattr(sample, name)
-        if value is not None and not (math.isfinite(value) and low <= value <= high):
-            changes[name] = None
-            dropped.append(name)
-    for name in PERCENT_FIELDS:
-        value = getattr(sample, name)
-        if value is None:
-            continue
-        if not math.isfinite(value) or not -PERCENT_SLACK <= value <= 100 + PERCENT_SLACK:
-            changes[name] = None
-            dropped.append(name)
-        elif not 0 <= value <= 100:
-            changes[name] = min(max(value, 0.0), 100.0)
-    return (replace(sample, **changes) if changes else sample), dropped  # type: ignore[arg-type]

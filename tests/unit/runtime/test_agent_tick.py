@@ -7,8 +7,8 @@ import math
 import pytest
 
 from gpucost.runtime.agent import Agent, Sender
+from gpucost.runtime.agent_outbox import Outbox
 from gpucost.runtime.gpu import GpuSourceUnavailable
-from gpucost.runtime.sample_buffer import SampleBuffer
 from gpucost.runtime.sample_wire import SampleRejection, decode_sample, sample_key
 from gpucost.runtime.samples import GpuSample, SourceName
 
@@ -54,7 +54,7 @@ def gpu(index: int, t: float = T, **readings: object) -> GpuSample:
 
 def agent_for(source: Recorded, limit: int = 100) -> Agent:
     # The producer is never touched by tick(); only the buffer is.
-    sender = Sender(None, "gpu_samples", "node-a", SampleBuffer(limit), window=1)  # type: ignore[arg-type]
+    sender = Sender(None, "gpu_samples", "node-a", Outbox(limit), window=1)  # type: ignore[arg-type]
     return Agent(source, sender, node="node-a", interval_s=1.0, agent_id="agent-1")
 
 

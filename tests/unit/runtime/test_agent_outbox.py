@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpucost.runtime.sample_buffer import DropSpan, Pending, SampleBuffer
+from gpucost.runtime.agent_outbox import DropSpan, Outbox, Pending
 
 pytestmark = pytest.mark.unit
 
@@ -12,7 +12,7 @@ def item(i: int) -> Pending:
 
 
 def test_under_the_bound_nothing_is_dropped_and_order_is_kept() -> None:
-    buffer = SampleBuffer(5)
+    buffer = Outbox(5)
     for i in range(5):
         buffer.push(item(i))
     assert buffer.dropped == 0
@@ -21,7 +21,7 @@ def test_under_the_bound_nothing_is_dropped_and_order_is_kept() -> None:
 
 
 def test_past_the_bound_the_oldest_are_dropped_counted_and_their_span_reported() -> None:
-    buffer = SampleBuffer(3)
+    buffer = Outbox(3)
     for i in range(10):
         buffer.push(item(i))
     assert len(buffer) == 3
@@ -35,7 +35,7 @@ def test_past_the_bound_the_oldest_are_dropped_counted_and_their_span_reported()
 
 
 def test_samples_put_back_go_first_and_are_the_first_dropped() -> None:
-    buffer = SampleBuffer(3)
+    buffer = Outbox(3)
     for i in (2, 3):
         buffer.push(item(i))
     buffer.push_front([item(0), item(1)])
@@ -46,12 +46,12 @@ def test_samples_put_back_go_first_and_are_the_first_dropped() -> None:
 
 def test_a_bound_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        SampleBuffer(0)
+        Outbox(0)
 
 
 @given(limit=st.integers(1, 50), ops=st.lists(st.integers(0, 4), max_size=300))
 def test_every_sample_is_kept_popped_or_counted_dropped(limit: int, ops: list[int]) -> None:
-    buffer = SampleBuffer(limit)
+    buffer = Outbox(limit)
     pushed = popped = reported = 0
     for op in ops:
         if op == 0:

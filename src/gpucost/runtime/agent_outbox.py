@@ -34,7 +34,7 @@ class DropSpan:
     last_t: float
 
 
-class SampleBuffer:
+class Outbox:
     """FIFO of Pending samples, at most `limit` long."""
 
     def __init__(self, limit: int) -> None:
