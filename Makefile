@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv prereqs prereqs-test services services-stop test unit wheel-check lint bench demo clean
+.PHONY: venv prereqs prereqs-test services services-stop test unit wheel-check lint bench demo demo-proxy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -52,6 +52,10 @@ bench: venv services
 
 demo: prereqs venv
 	scripts/dev/demo.sh
+
+# Real chat requests through gpucost-proxy to llama-server, then cost per token by tenant.
+demo-proxy: prereqs venv
+	scripts/dev/demo-proxy.sh
 
 clean: services-stop
 	rm -rf .services

@@ -3,7 +3,7 @@
 # packages: checked, and installed when run as root; otherwise one line with the command.
 #
 # Usage: scripts/dev/prereqs.sh          Python venv, Java 17, Maven, cargo (the services)
-#        scripts/dev/prereqs.sh --test   the same, plus sshd and shellcheck (the tests)
+#        scripts/dev/prereqs.sh --test   the same, plus sshd, shellcheck, cmake and ninja (the tests)
 # Safe to re-run: a machine that has everything is left alone.
 set -euo pipefail
 
@@ -23,6 +23,8 @@ APT_RUST=(cargo-web cmake build-essential pkg-config zlib1g-dev)
 APT_VENV=(python3-venv)
 APT_SSHD=(openssh-server)
 APT_SHELLCHECK=(shellcheck)
+# llama-fetch.sh builds llama.cpp's server for the proxy's tests with cmake and ninja.
+APT_LLAMA=(cmake ninja-build build-essential)
 
 log() { printf 'prereqs: %s\n' "$*" >&2; }
 
@@ -85,9 +87,11 @@ main() {
     command -v mvn >/dev/null || { missing+=("${APT_MAVEN[@]}"); what+=("Maven"); }
     cargo_ok || { missing+=("${APT_RUST[@]}"); what+=("cargo >= $RUST_MIN"); }
     if ((with_tests)); then
-        tests=", sshd, shellcheck"
+        tests=", sshd, shellcheck, cmake + ninja"
         [[ -x /usr/sbin/sshd ]] || { missing+=("${APT_SSHD[@]}"); what+=("sshd"); }
         command -v shellcheck >/dev/null || { missing+=("${APT_SHELLCHECK[@]}"); what+=("shellcheck"); }
+        { command -v cmake && command -v ninja && command -v c++; } >/dev/null \
+            || { missing+=("${APT_LLAMA[@]}"); what+=("cmake + ninja (llama-server)"); }
     fi
 
     if ((${#missing[@]} == 0)); then

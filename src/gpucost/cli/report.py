@@ -87,6 +87,7 @@ def _cells(r: Row) -> list[str]:
         _sig(r.allocated_cost_usd),
         _sig(r.usd_per_million_tokens, 3),
         _sig(r.usd_per_million_output_tokens, 3),
+        _sig(None if r.usd_per_request is None else r.usd_per_request * 1000, 3),
         _sig(r.joules_per_token),
         "-" if r.mean_power_w is None else f"{r.mean_power_w:.0f}",
         "-" if r.mean_gpu_util_pct is None else f"{r.mean_gpu_util_pct:.0f}",
@@ -100,7 +101,7 @@ def _title(report: Report, since: str) -> str:
     return f"last {since} · {len(report.windows)} windows · {price} per GPU-hour"
 
 
-# Two-line headers and one space between columns: eleven columns in 80.
+# Two-line headers and one space between columns: twelve columns in 80.
 _HEADERS = (
     "tokens",
     "GPU\nhours",
@@ -109,6 +110,7 @@ _HEADERS = (
     "alloc\n$",
     "$/1M\ntok",
     "$/1M\nout",
+    "$/1k\nreq",
     "J per\ntoken",
     "mean\nW",
     "util\n%",
@@ -123,7 +125,7 @@ def _table(report: Report, since: str) -> Table:
         padding=(0, 1, 0, 0),
         header_style="bold underline",
     )
-    table.add_column("GPU" if report.by == "gpu" else "model", overflow="fold")
+    table.add_column({"gpu": "GPU"}.get(report.by, report.by), overflow="fold")
     for header in _HEADERS:
         table.add_column(header, justify="right", no_wrap=True)
     for row in report.rows:
@@ -135,7 +137,7 @@ def _table(report: Report, since: str) -> Table:
 
 def report(
     since: Annotated[str, typer.Option(help="How far back: 90s, 15m, 1h, 2d.")] = "1h",
-    by: Annotated[str, typer.Option(help="One row per gpu or per model.")] = "gpu",
+    by: Annotated[str, typer.Option(help="One row per gpu, model or tenant.")] = "gpu",
     price_per_hour: Annotated[
         float | None,
         typer.Option(help="What-if: recompute at this USD per GPU-hour (stored data untouched)."),
@@ -164,20 +166,20 @@ def report(
         ),
     ] = "",
 ) -> None:
-    """What tokens cost: per GPU or per model, from the processor's stored windows.
+    """What tokens cost: per GPU, model or tenant, from the processor's stored windows.
 
     Example: gpucost report --since 15m --by model --png cost.png
     """
     # Every input is checked before the database is touched.
     window = parse_duration(since)
     if by not in BY_CHOICES:
-        raise ConfigError(f"--by must be gpu or model, got {by!r}")
+        raise ConfigError(f"--by must be gpu, model or tenant, got {by!r}")
     if price_per_hour is not None and not (math.isfinite(price_per_hour) and price_per_hour >= 0):
         raise ConfigError(f"--price-per-hour must be a number >= 0, got {price_per_hour}")
     check_png_path(png)
     from gpucost.report.source import read_report  # pymongo: only when a report is read
 
-    group: By = "gpu" if by == "gpu" else "model"
+    group: By = "tenant" if by == "tenant" else "model" if by == "model" else "gpu"
     with _database_uri(deployment, config) as uri:
         result = read_report(
             uri,

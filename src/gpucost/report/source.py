@@ -20,6 +20,7 @@ from pymongo.errors import PyMongoError
 
 from gpucost.errors import ServiceUnavailable
 from gpucost.report.summary import (
+    NO_TENANT,
     By,
     Doc,
     ModelWindow,
@@ -52,14 +53,16 @@ def model_window_match(since_start: float, gpus: Sequence[tuple[str, str]] = ())
     return {"node": {"$in": nodes}, "gpu": {"$in": names}, **recent}
 
 
-def model_window_pipeline(since_start: float, gpus: Sequence[tuple[str, str]] = ()) -> list[Doc]:
-    """Sums per (model, GPU, window), computed by the server."""
+def model_window_pipeline(
+    since_start: float, gpus: Sequence[tuple[str, str]] = (), key: str = "model"
+) -> list[Doc]:
+    """Sums per (model or tenant, GPU, window), computed by the server."""
     return [
         {"$match": model_window_match(since_start, gpus)},
         {
             "$group": {
                 "_id": {
-                    "model": "$model",
+                    "model": f"${key}",
                     "node": "$node",
                     "gpu": "$gpu",
                     "window_start": "$window_start",
@@ -79,20 +82,23 @@ def fetch_model_windows(
     since_start: float,
     prefix: str = "",
     gpus: Sequence[tuple[str, str]] = (),
+    key: str = "model",
 ) -> list[ModelWindow]:
-    """One row per (model, GPU, window); `gpus` narrows the scan to their key ranges."""
-    rows = db[f"{prefix}token_usage"].aggregate(model_window_pipeline(since_start, gpus))
+    """One row per (model or tenant, GPU, window); `gpus` narrows the scan to their GPUs."""
+    pipeline = model_window_pipeline(since_start, gpus, key)
+    rows = db[f"{prefix}token_usage"].aggregate(pipeline)
+    missing = NO_TENANT if key == "tenant" else "unknown"
     shares = []
     for row in rows:
-        key = row["_id"]
+        group = row["_id"]
         requests = int(row["requests"])
         uncosted = requests - int(row.get("costed") or 0)
         shares.append(
             ModelWindow(
-                model=str(key.get("model") or "unknown"),
-                gpu=str(key["gpu"]),
-                node=str(key.get("node") or ""),
-                window_start=float(key["window_start"]),
+                model=str(group.get("model") or missing),
+                gpu=str(group["gpu"]),
+                node=str(group.get("node") or ""),
+                window_start=float(group["window_start"]),
                 requests=requests,
                 total_tokens=int(row.get("total_tokens") or 0),
                 completion_tokens=int(row.get("completion_tokens") or 0),
@@ -134,7 +140,7 @@ def read_report(
         with open_database(uri, database) as db:
             windows = fetch_windows(db, since_start, prefix)
             gpus = sorted({(str(w.get("node") or ""), str(w["gpu"])) for w in windows})
-            shares = fetch_model_windows(db, since_start, prefix, gpus) if by == "model" else []
+            shares = [] if by == "gpu" else fetch_model_windows(db, since_start, prefix, gpus, by)
     except PyMongoError as error:
         raise ServiceUnavailable(
             f"cannot read the pipeline's collections: {type(error).__name__}: {error}"[:300],

@@ -1,4 +1,4 @@
-"""What tokens cost, read back from what the processor stored: per GPU or per model.
+"""What tokens cost, read back from what the processor stored: per GPU, model or tenant.
 
 Reads only. The stored windows are the truth; a what-if price is applied here and
 never written back. Costs are linear in the price, so a what-if recomputes each
@@ -19,8 +19,10 @@ from gpucost.costmath import ratio, sum_all, sum_known, window_price
 from gpucost.errors import GpucostError
 
 Doc = dict[str, Any]
-By = Literal["gpu", "model"]
-BY_CHOICES: tuple[By, ...] = ("gpu", "model")
+By = Literal["gpu", "model", "tenant"]
+BY_CHOICES: tuple[By, ...] = ("gpu", "model", "tenant")
+NO_TENANT = "(none)"
+"""The tenant row of events that name none: version 1 events, requests without a key."""
 
 
 class NoData(GpucostError):
@@ -59,6 +61,10 @@ class Row:
         return ratio(self.cost_usd * 1e6, self.completion_tokens)
 
     @property
+    def usd_per_request(self) -> float | None:
+        return ratio(self.cost_usd, self.requests)
+
+    @property
     def joules_per_token(self) -> float | None:
         return ratio(self.energy_j, self.total_tokens)
 
@@ -68,6 +74,7 @@ class Row:
             "unallocated_cost_usd": self.unallocated_cost_usd,
             "usd_per_million_tokens": self.usd_per_million_tokens,
             "usd_per_million_output_tokens": self.usd_per_million_output_tokens,
+            "usd_per_request": self.usd_per_request,
             "joules_per_token": self.joules_per_token,
         }
 
@@ -178,9 +185,10 @@ def by_gpu(windows: Sequence[Doc], price: float | None = None) -> list[Row]:
 
 @dataclass(frozen=True, slots=True)
 class ModelWindow:
-    """One model's events in one window, as the server's $group returns them."""
+    """One model's (or tenant's) events in one window, as the server's $group returns them."""
 
     model: str
+    """The group's key: the model, or the tenant for a report by tenant."""
     gpu: str
     window_start: float
     requests: int
@@ -293,6 +301,7 @@ def summarize(
         rows = by_gpu(ordered, price_per_hour_usd)
         total = summarize_windows("all", ordered, price_per_hour_usd)
     else:
+        # Tenants share windows as models do: the same division by tokens.
         rows = by_model(shares, ordered, price_per_hour_usd)
         total = total_of(rows)
     prices = {number(w.get("price_per_hour_usd")) for w in ordered}

@@ -57,6 +57,8 @@ def event_document(
         "total_tokens": event.total_tokens,
         "latency_ms": event.latency_ms,
         "producer": event.producer,
+        # Only version 2 events (the metering proxy's) know who sent the request.
+        "tenant": getattr(event, "tenant", None),
         "received_at": received_at,
         "kafka": {"partition": partition, "offset": offset},
         # Filled in when the window is written.

@@ -1,4 +1,4 @@
-"""Token-usage events: the wire format (version 1), strict validation, and rejection reasons.
+"""Token-usage events: the wire format (versions 1 and 2), strict validation, rejection reasons.
 
 Validation is one msgspec decode into a typed struct: no dict is built on the hot path.
 Everything a producer can get wrong ends as a `Rejection` with a stable reason code,
@@ -61,12 +61,36 @@ class TokenEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.prompt_tokens + self.completion_tokens
 
 
+TenantName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@/-]+$")
+]
+
+
+class TokenEventV2(TokenEvent, frozen=True, forbid_unknown_fields=True):
+    """Version 2: what a metering proxy knows about a real request, beside version 1's fields.
+
+    A subclass, so everything that takes a TokenEvent takes either. Version 1 stays exactly
+    as it was: a v1 event carrying any of these fields is still an unknown-field rejection.
+    """
+
+    v: Literal[2]  # type: ignore[assignment]  # the version is what tells the two apart
+    tenant: TenantName | None = None
+    """Who sent the request: a mapped name or a hash of the API key, never the key."""
+    status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
+    """The upstream's HTTP status (or the proxy's own 502 when the upstream was unreachable)."""
+    ttft_ms: Annotated[float, msgspec.Meta(ge=0, le=86_400_000)] | None = None
+    """Time to the first streamed token; None for an answer that was not streamed."""
+    disconnected: bool = False
+    """The client went away mid-stream: the counts are what was streamed until then."""
+
+
 class Rejection(msgspec.Struct, frozen=True):
     reason: Reason
     detail: str
 
 
 _decoder: Final = msgspec.json.Decoder(TokenEvent)
+_decoder_v2: Final = msgspec.json.Decoder(TokenEventV2)
 _encoder: Final = msgspec.json.Encoder()
 
 
@@ -83,7 +107,7 @@ def parse_event(
     if len(raw) > MAX_EVENT_BYTES:
         return Rejection("too_large", f"{len(raw)} bytes > {MAX_EVENT_BYTES}")
     try:
-        event = _decoder.decode(raw)
+        event = _decode(raw)
     except msgspec.DecodeError as error:  # ValidationError is a subclass: order matters
         if isinstance(error, msgspec.ValidationError):
             return Rejection(_classify(str(error)), str(error))
@@ -101,6 +125,16 @@ def parse_event(
     if isinstance(event.ts, str):
         event = msgspec.structs.replace(event, ts=ts)
     return event
+
+
+def _decode(raw: bytes) -> TokenEvent:
+    """Version 1 first (nearly every event), version 2 only when the version says so."""
+    try:
+        return _decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        if _classify(str(error)) != "unsupported_version":
+            raise
+    return _decoder_v2.decode(raw)
 
 
 def encode_event(event: TokenEvent) -> bytes:

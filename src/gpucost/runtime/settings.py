@@ -127,12 +127,14 @@ def load_processor_settings(**overrides: object) -> ProcessorSettings:
         raise ConfigError(describe_validation_error(error)) from None
 
 
-def describe_validation_error(error: ValidationError) -> str:
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     """One line naming each bad setting by its environment variable, never echoing values
-    (a URI holds a password)."""
+    (a URI holds a password). `prefix`: the settings' env prefix, added to field names."""
     parts = []
     for item in error.errors(include_input=False, include_url=False):
         name = ".".join(str(part) for part in item["loc"]).upper() or "settings"
+        if prefix and not name.startswith(prefix):
+            name = prefix + name
         message = "is required" if item["type"] == "missing" else item["msg"].lower()
         parts.append(f"{name} {message}")
     return "invalid settings: " + "; ".join(parts)

@@ -24,7 +24,7 @@ BAD_PAYLOADS: list[tuple[bytes, str]] = [
     (b'{"v": 1, "event_id": ', "not_json"),
     (b"[1, 2, 3]", "not_object"),
     (b'"just a string"', "not_object"),
-    (json.dumps(event(v=2)).encode(), "unsupported_version"),
+    (json.dumps(event(v=3)).encode(), "unsupported_version"),
     (json.dumps({k: v for k, v in event().items() if k != "model"}).encode(), "missing_field"),
     (json.dumps(event(surprise=True)).encode(), "unknown_field"),
     (json.dumps(event(prompt_tokens=-5)).encode(), "invalid_field"),

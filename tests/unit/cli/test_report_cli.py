@@ -132,3 +132,12 @@ def test_help_has_an_example(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Example:" in out.stdout
     for option in ("--since", "--by", "--json", "--png", "--price-per-hour", "--deployment"):
         assert option in out.stdout
+
+
+def test_by_tenant_is_passed_through(
+    monkeypatch: pytest.MonkeyPatch, stored: dict[str, Any]
+) -> None:
+    out = gpucost(monkeypatch, "report", "--by", "tenant", "--json")
+    assert out.code == 0, out.stderr
+    assert stored["by"] == "tenant"
+    assert json.loads(out.stdout)["by"] == "tenant"

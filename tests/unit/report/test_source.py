@@ -115,3 +115,8 @@ def test_deployment_state_read_back(tmp_path: Path) -> None:
     assert state.read_inventory().by_role("mongodb").private_ip == "10.0.0.12"
     creds = stored_credentials(state, config.mongodb.database, "10.0.0.12")
     assert creds == MongoCredentials("gpucost", "s3cret", "gpucost", "10.0.0.12", 27017)
+
+
+def test_tenant_pipeline_groups_by_tenant() -> None:
+    _match, group = model_window_pipeline(100.0, key="tenant")
+    assert group["$group"]["_id"]["model"] == "$tenant"

@@ -251,3 +251,22 @@ def test_number(value: Any, expected: float | None) -> None:
     result = number(value)
     assert result == expected
     assert result is None or math.isfinite(result)
+
+
+# ---- per tenant ----------------------------------------------------------------------
+
+
+def test_tenants_share_windows_and_have_a_cost_per_request() -> None:
+    windows = [window(start=1000)]
+    shares = [
+        share("team-a", 1000, 750, allocated=0.0075, requests=3),
+        share("team-b", 1000, 250, allocated=0.0025, requests=1),
+    ]
+    report = summarize(windows, by="tenant", shares=shares)
+    a, b = report.rows
+    assert (a.key, b.key) == ("team-a", "team-b")
+    assert a.usd_per_request == pytest.approx(0.0025)
+    assert b.usd_per_request == pytest.approx(0.0025)
+    assert a.usd_per_million_tokens == pytest.approx(b.usd_per_million_tokens)
+    assert report.to_dict()["rows"][0]["usd_per_request"] == pytest.approx(0.0025)
+    assert summarize([], by="tenant").total.usd_per_request is None
