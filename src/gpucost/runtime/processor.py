@@ -457,6 +457,7 @@ class Processor:
             self.gpu_names[gpu] = sample.gpu_name
         buffer = self.buffers.setdefault(gpu, SampleBuffer(self.retention_s))
         buffer.add(sample)
+        buffer.arrived_at = self.clock()
         self.windows.schedule.mark_sampled(gpu, sample.t)
         if sample.power_w is not None:
             self.metrics.gpu_power.labels(*gpu).set(sample.power_w)

@@ -9,6 +9,7 @@ after it was written make it due again.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 
@@ -20,7 +21,15 @@ from gpucost.runtime.locks import KeyedLocks
 from gpucost.runtime.metrics import Metrics
 from gpucost.runtime.mongo import MongoStore
 from gpucost.runtime.settings import ProcessorSettings
-from gpucost.runtime.windows import GpuKey, SampleBuffer, WindowKey, WindowSchedule, start_s
+from gpucost.runtime.windows import (
+    NO_SAMPLES_YET,
+    GpuKey,
+    SampleBuffer,
+    SampleReach,
+    WindowKey,
+    WindowSchedule,
+    start_s,
+)
 
 log = logging.getLogger("gpucost.processor")
 
@@ -59,6 +68,7 @@ class WindowWriter:
         self.clock = clock
         self.gpu_names = gpu_names if gpu_names is not None else {}
         self.schedule = WindowSchedule(settings.window_s, settings.window_grace_s)
+        self.started_at = clock()
         self.locks = KeyedLocks()
         # Who writes: the static member id, else node and process, for `written_by`.
         self.writer = settings.kafka_group_instance_id or f"{settings.node}:{os.getpid()}"
@@ -70,17 +80,26 @@ class WindowWriter:
         self, *, caught_up: bool, event_time: float | None, samples_from_kafka: bool = False
     ) -> None:
         """Write every window that is due, oldest first; stop at the first that fails."""
-        sampled_until = (
-            {gpu: b.samples[-1].t for gpu, b in self.buffers.items() if b.samples}
-            if samples_from_kafka
-            else None
-        )
+        now = self.clock()
+        reach, unknown = None, NO_SAMPLES_YET
+        if samples_from_kafka:
+            stale = self.settings.samples_stale_s
+            reach = {
+                gpu: SampleReach(
+                    buffer.samples[-1].t if buffer.samples else -math.inf,
+                    stopped=buffer.arrived_at is None or now - buffer.arrived_at >= stale,
+                )
+                for gpu, buffer in self.buffers.items()
+            }
+            # A GPU never sampled since this processor started: its events wait that long
+            # for a first sample before they are priced without one.
+            unknown = SampleReach(-math.inf, stopped=now - self.started_at >= stale)
         due = self.schedule.due(
-            self.clock(),
+            now,
             caught_up=caught_up,
             event_time=event_time,
-            sampled_until=sampled_until,
-            stale_s=self.settings.samples_stale_s,
+            reach=reach,
+            unknown=unknown,
         )
         for key in due:
             self.schedule.claim(key)

@@ -8,6 +8,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from gpucost.runtime.cost import width_ms, window_start_ms
 from gpucost.runtime.samples import GpuSample
@@ -29,12 +30,27 @@ def start_s(key: WindowKey) -> float:
     return key[2] / 1000
 
 
+@dataclass(frozen=True, slots=True)
+class SampleReach:
+    """How far one GPU's samples reach, when they come from agents through Kafka."""
+
+    newest: float
+    """Time of the newest sample; -inf before the first."""
+    stopped: bool
+    """No sample arrived for a while: the agent is gone, or its GPU."""
+
+
+NO_SAMPLES_YET: Final = SampleReach(-math.inf, stopped=False)
+
+
 @dataclass
 class SampleBuffer:
     """One GPU's recent samples, oldest first, trimmed by age."""
 
     retention_s: float
     samples: deque[GpuSample] = field(default_factory=deque)
+    arrived_at: float | None = None
+    """When (by the processor's clock) the last sample arrived; set by the caller."""
 
     def add(self, sample: GpuSample) -> None:
         if self.samples and sample.t <= self.samples[-1].t:
@@ -104,8 +120,8 @@ class WindowSchedule:
         *,
         caught_up: bool = True,
         event_time: float | None = None,
-        sampled_until: Mapping[GpuKey, float] | None = None,
-        stale_s: float = 30.0,
+        reach: Mapping[GpuKey, SampleReach] | None = None,
+        unknown: SampleReach = NO_SAMPLES_YET,
     ) -> list[WindowKey]:
         """Windows to write now, oldest first. Call `claim` before writing each one and
         `done` after; a failed write calls `mark_events` to keep it due.
@@ -115,18 +131,25 @@ class WindowSchedule:
         While a backlog drains, its events are "late" by the clock: closing their windows
         by the clock would rewrite each window, and every share in it, once per batch.
 
-        With `sampled_until` (the newest sample per GPU, when samples arrive from agents
-        through Kafka and may lag the clock), a window also waits until its GPU was
-        sampled past its end, or for `stale_s` more if the GPU's samples stopped: a
-        window written before its samples arrive would be priced without them.
+        With `reach` (per GPU, when samples arrive from agents through Kafka and may lag
+        the clock; `unknown` for a GPU not sampled yet), a window also waits for its
+        samples: a window written before them would be priced without them. A window
+        with events waits until its GPU was sampled past its end, or its samples
+        stopped. An idle window is charged only on evidence: up to the newest sample,
+        and the window holding it once the samples stopped. A GPU whose agent is gone
+        is not charged for the time after.
         """
         watermark = min(event_time, now) if event_time is not None else None
 
-        def sampled(gpu: GpuKey, start: int) -> bool:
-            if sampled_until is None:
+        def sampled(gpu: GpuKey, start: int, *, idle: bool) -> bool:
+            if reach is None:
                 return True
-            end = (start + self.width_ms) / 1000
-            return sampled_until.get(gpu, -math.inf) >= end or self.is_closed(start, now - stale_s)
+            seen = reach.get(gpu, unknown)
+            if seen.newest >= (start + self.width_ms) / 1000:
+                return True
+            if idle:
+                return seen.stopped and start / 1000 <= seen.newest
+            return seen.stopped
 
         keys = {
             key
@@ -135,10 +158,10 @@ class WindowSchedule:
                 (watermark is not None and self.is_closed(key[2], watermark))
                 or (caught_up and self.is_closed(key[2], now))
             )
-            and sampled((key[0], key[1]), key[2])
+            and sampled((key[0], key[1]), key[2], idle=False)
         }
         for gpu, start in self.next_sampled.items():
-            while self.is_closed(start, now) and sampled(gpu, start):
+            while self.is_closed(start, now) and sampled(gpu, start, idle=True):
                 keys.add(window_key(gpu, start))
                 start += self.width_ms
         return sorted(keys, key=lambda key: (key[2], key[0], key[1]))

@@ -58,8 +58,10 @@ def test_the_h200_trace_costs_the_same_live_as_in_replay(pipeline_factory: Any) 
     publish(pipeline.bootstrap, pipeline.topic, events, key=key)
 
     wait_until(
-        lambda: pipeline.token_usage.count_documents({"costed": True}) == len(events)
-        and pipeline.gpu_metrics.count_documents({}) >= len(expected.windows),
+        lambda: (
+            pipeline.token_usage.count_documents({"costed": True}) == len(events)
+            and pipeline.gpu_metrics.count_documents({}) >= len(expected.windows)
+        ),
         timeout=90,
         what="every event costed and every window written",
     )

@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -7,7 +8,7 @@ from hypothesis import strategies as st
 from gpucost.runtime.cost import ts_ms, window_start_ms
 from gpucost.runtime.documents import window_of
 from gpucost.runtime.samples import GpuSample
-from gpucost.runtime.windows import SampleBuffer, WindowSchedule
+from gpucost.runtime.windows import SampleBuffer, SampleReach, WindowSchedule
 
 pytestmark = pytest.mark.unit
 
@@ -101,10 +102,33 @@ def test_windows_stay_closed_until_their_samples_arrive() -> None:
     schedule = WindowSchedule(window_s=10, grace_s=2)
     gpu = ("n", "0")
     schedule.mark_sampled(gpu, 100.0)
+    schedule.mark_events({("n", "0", 110_000)})
     # By the clock 100-110 and 110-120 are closed, but samples reached only 111.
-    assert schedule.due(125.0, sampled_until={gpu: 111.0}) == [("n", "0", 100_000)]
-    # Samples that stopped for good: the windows close stale_s later all the same.
-    assert len(schedule.due(165.0, sampled_until={gpu: 111.0}, stale_s=30)) == 3
+    flowing = {gpu: SampleReach(111.0, stopped=False)}
+    assert schedule.due(125.0, reach=flowing) == [("n", "0", 100_000)]
+    # Samples that stopped: the window with events is written all the same.
+    stopped = {gpu: SampleReach(111.0, stopped=True)}
+    assert schedule.due(125.0, reach=stopped) == [("n", "0", 100_000), ("n", "0", 110_000)]
+
+
+def test_idle_windows_are_charged_only_as_far_as_the_samples_reach() -> None:
+    schedule = WindowSchedule(window_s=10, grace_s=2)
+    gpu = ("n", "0")
+    schedule.mark_sampled(gpu, 100.0)
+    # The agent went away at 131: 100, 110, 120 and the window holding 131; not after.
+    due = schedule.due(10_000.0, reach={gpu: SampleReach(131.0, stopped=True)})
+    assert [key[2] for key in due] == [100_000, 110_000, 120_000, 130_000]
+    # Still flowing: the window holding the newest sample waits for the next one.
+    due = schedule.due(10_000.0, reach={gpu: SampleReach(131.0, stopped=False)})
+    assert [key[2] for key in due] == [100_000, 110_000, 120_000]
+
+
+def test_events_of_a_gpu_never_sampled_wait_for_its_first_samples() -> None:
+    schedule = WindowSchedule(window_s=10, grace_s=2)
+    schedule.mark_events({("n", "7", 100_000)})
+    assert schedule.due(500.0, reach={}) == []
+    stopped = SampleReach(-math.inf, stopped=True)
+    assert schedule.due(500.0, reach={}, unknown=stopped) == [("n", "7", 100_000)]
 
 
 def test_a_new_owner_starts_after_the_windows_written_before_it() -> None:
