@@ -11,16 +11,16 @@ set -euo pipefail
 
 IMAGE="${IMAGE:-gpucost:latest}"
 NAME="${NAME:-gpucost-agent}"
-STAGE="${GPUCOST_STAGE:-.}"
+WORKDIR="${GPUCOST_WORKDIR:-.}"
 ENV_FILE=/etc/gpucost/agent.env
 START_TIMEOUT="${START_TIMEOUT:-60}"
 
 # shellcheck source=scripts/roles/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-[[ -f "$STAGE/agent.env" ]] || die "no agent.env uploaded to $STAGE"
-grep -q '^KAFKA_BOOTSTRAP=' "$STAGE/agent.env" || die "agent.env sets no KAFKA_BOOTSTRAP"
-install -D -m 0600 "$STAGE/agent.env" "$ENV_FILE"
+[[ -f "$WORKDIR/agent.env" ]] || die "no agent.env uploaded to $WORKDIR"
+grep -q '^KAFKA_BOOTSTRAP=' "$WORKDIR/agent.env" || die "agent.env sets no KAFKA_BOOTSTRAP"
+install -D -m 0600 "$WORKDIR/agent.env" "$ENV_FILE"
 
 gpu_args=()
 if compgen -G '/dev/nvidia[0-9]*' >/dev/null; then

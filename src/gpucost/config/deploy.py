@@ -1,4 +1,4 @@
-"""The `[kafka]`, `[mongodb]`, `[images]` and `[producers]` tables of
+"""The `[kafka]`, `[mongodb]`, `[images]`, `[producers]` and `[agent]` tables of
 `gpucost.toml`: what the deploy over SSH installs. Every key has a default, so
 files written before these tables existed still load unchanged."""
 
@@ -59,3 +59,14 @@ class ProducerDeploySettings(_Table):
     replicas: int = Field(default=1, ge=0, le=2)
     rate: float = Field(default=50.0, gt=0, le=100_000)
     """Events per second of each producer container."""
+
+
+class AgentDeploySettings(_Table):
+    """Where `gpucost-agent` samples GPUs and publishes them to Kafka."""
+
+    on_producers: bool = True
+    """Run an agent on the producers' VM, named after it, reading `gpu_source`: the
+    synthetic producers' requests are "served" by its GPU, so the four VMs show the
+    whole flow (agent -> Kafka -> processor). False: the processor samples itself."""
+    gpu_source: Literal["auto", "nvml", "smi", "seed"] = "seed"
+    """What the producers' VM agent reads; seed: the recorded H200 trace."""

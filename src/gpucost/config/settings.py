@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from gpucost.config.deploy import (
+    AgentDeploySettings,
     ImageSettings,
     KafkaSettings,
     MongoSettings,
@@ -97,6 +98,7 @@ class GpucostConfig(BaseSettings):
     mongodb: MongoSettings = Field(default_factory=MongoSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
     producers: ProducerDeploySettings = Field(default_factory=ProducerDeploySettings)
+    agent: AgentDeploySettings = Field(default_factory=AgentDeploySettings)
 
     @field_validator("deployment")
     @classmethod

@@ -19,9 +19,13 @@ from gpucost.inventory import Host, Inventory, Role, VmName
 from gpucost.remote.flows import ADMIN, API_PORT, KAFKA_PORT, MONGO_PORT, ingress
 from gpucost.remote.steps import HostSteps, Step, Upload
 
-TOPICS: Final = ("token_usage", "token_usage.dlq")
+SAMPLES_TOPIC: Final = "gpu_samples"
+TOPICS: Final = ("token_usage", "token_usage.dlq", SAMPLES_TOPIC)
+"""All with the same partition count: a node's events and GPU samples must share a
+partition number (the processor refuses to start otherwise)."""
 PROCESSOR: Final = "gpucost-processor"
 PRODUCER: Final = "gpucost-producer"
+AGENT: Final = "gpucost-agent"
 APP_USER: Final = "gpucost"
 ADMIN_USER: Final = "admin"
 
@@ -251,8 +255,20 @@ def image_steps(config: GpucostConfig, artifacts: Artifacts, role: Role) -> tupl
     )
 
 
+def gpu_node(inventory: Inventory, config: GpucostConfig) -> str:
+    """The node whose GPU the synthetic producers' requests name: the producers' VM,
+    whose agent samples it; the processor's VM when the processor samples itself."""
+    role: Role = "producers" if config.agent.on_producers else "processor"
+    return inventory.by_role(role).name
+
+
 def processor_step(inventory: Inventory, config: GpucostConfig, secrets: Secrets) -> Step:
     settings = {
+        # From agents through Kafka, or the processor's own GPUs (else the seed trace),
+        # named as its own VM.
+        "GPU_SOURCE": "agent" if config.agent.on_producers else "auto",
+        "NODE": inventory.by_role("processor").name,
+        "SAMPLES_TOPIC": SAMPLES_TOPIC,
         "PRICE_PER_HOUR_USD": repr(config.price_per_gpu_hour_usd),
         "KAFKA_BOOTSTRAP": kafka_bootstrap(inventory),
         "MONGODB_URI": mongo_uri(inventory, config, secrets),
@@ -279,6 +295,7 @@ def producers_step(inventory: Inventory, config: GpucostConfig) -> Step:
     settings = {
         "KAFKA_BOOTSTRAP": kafka_bootstrap(inventory),
         "PRODUCER_RATE": repr(producers.rate),
+        "PRODUCER_NODE": gpu_node(inventory, config),
     }
     return Step(
         "producers",
@@ -293,6 +310,33 @@ def producers_step(inventory: Inventory, config: GpucostConfig) -> Step:
         ),
         uploads=(Upload("producer.env", content=_env_file(settings), mode=0o600),),
         check=f'[ "$(docker ps -q --filter name=^{PRODUCER}- | wc -l)" = {producers.replicas} ]',
+    )
+
+
+def agent_nodes(inventory: Inventory, config: GpucostConfig) -> tuple[str, ...]:
+    """The nodes a `gpucost-agent` publishes samples for: what `verify` expects to see."""
+    return (inventory.by_role("producers").name,) if config.agent.on_producers else ()
+
+
+def agent_step(inventory: Inventory, config: GpucostConfig, host: Host) -> Step:
+    """`gpucost-agent` on `host`, publishing its GPUs' samples as node `host.name`."""
+    settings = {
+        "KAFKA_BOOTSTRAP": kafka_bootstrap(inventory),
+        "NODE": host.name,
+        "AGENT_ID": f"{AGENT}@{host.name}",
+        "GPU_SOURCE": config.agent.gpu_source,
+        "SAMPLES_TOPIC": SAMPLES_TOPIC,
+        "KAFKA_TOPIC": TOPICS[0],
+    }
+    return Step(
+        "agent",
+        (host.role,),
+        "producers",
+        "agent.sh",
+        f"container {AGENT}: GPU samples ({config.agent.gpu_source}) to {SAMPLES_TOPIC}",
+        env=(("IMAGE", config.images.name), ("NAME", AGENT)),
+        uploads=(Upload("agent.env", content=_env_file(settings), mode=0o600),),
+        check=f"docker inspect -f '{{{{.State.Running}}}}' {AGENT} 2>/dev/null | grep -qx true",
     )
 
 
@@ -315,6 +359,11 @@ def build_steps(
         ),
         "producers": (
             *image_steps(config, artifacts, "producers"),
+            *(
+                (agent_step(inventory, config, inventory.by_role("producers")),)
+                if config.agent.on_producers
+                else ()
+            ),
             producers_step(inventory, config),
         ),
     }

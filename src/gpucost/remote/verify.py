@@ -21,7 +21,7 @@ from gpucost.remote.commands import produce_once, running_inventory
 from gpucost.remote.deploy import connect
 from gpucost.remote.flows import ADMIN, API_PORT, MONGO_PORT, every_port, listening_ports
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
-from gpucost.remote.role_steps import allowed_sources
+from gpucost.remote.role_steps import agent_nodes, allowed_sources
 from gpucost.remote.ssh import Connection, SshConnection, auth_methods, probe_port
 
 PROBED_PORTS: Final = every_port()
@@ -130,9 +130,12 @@ def mongo_refuses_anonymous(host: Host, conn: SshConnection) -> Check:
             client.close()
 
 
-def events_and_metrics(config: GpucostConfig, conn: Connection, count: int) -> list[Check]:
+def events_and_metrics(
+    config: GpucostConfig, conn: Connection, count: int, agents: tuple[str, ...] = ()
+) -> list[Check]:
     """Produce `count` marked events on the producers' VM; find each exactly once,
-    costed, in token_usage; and a gpu_metrics window newer than two windows."""
+    costed, in token_usage; a gpu_metrics window newer than two windows; and, for
+    each node an agent runs on, a recent window priced from that node's samples."""
     from pymongo import MongoClient
 
     from gpucost.report.tunnel import deployment_uri
@@ -158,6 +161,12 @@ def events_and_metrics(config: GpucostConfig, conn: Connection, count: int) -> l
                     break
                 time.sleep(2)
             latest = db.gpu_metrics.find_one(sort=[("window_start", -1)])
+            sampled = {
+                node: db.gpu_metrics.find_one(
+                    {"node": node, "sample_count": {"$gt": 0}}, sort=[("window_start", -1)]
+                )
+                for node in agents
+            }
         finally:
             client.close()
     ids = [d["event_id"] for d in docs]
@@ -173,7 +182,18 @@ def events_and_metrics(config: GpucostConfig, conn: Connection, count: int) -> l
         window = float(latest.get("window_s", 10))
         age = time.time() - float(latest["window_start"]) - window
         fresh = Check("gpu_metrics fresh", age <= 2 * window, f"newest window ended {age:.0f}s ago")
-    return [sent, arrived, with_costs, fresh]
+    return [sent, arrived, with_costs, fresh] + [
+        _samples_check(node, window) for node, window in sampled.items()
+    ]
+
+
+def _samples_check(node: str, window: dict[str, Any] | None) -> Check:
+    name = f"GPU samples from {node}"
+    if window is None:
+        return Check(name, False, "no window priced from this node's samples")
+    age = time.time() - float(window["window_start"]) - float(window.get("window_s", 10))
+    detail = f"{window['sample_count']} {window.get('source')} samples, window ended {age:.0f}s ago"
+    return Check(name, age <= 3 * float(window.get("window_s", 10)), detail)
 
 
 def verify(
@@ -199,7 +219,9 @@ def verify(
         db_host = inventory.by_role("mongodb")
         checks.append(mongo_refuses_anonymous(db_host, conns[db_host.name]))
         step(f"{count} marked events")
-        checks += events_and_metrics(config, conns[config.vm_of("producers")], count)
+        checks += events_and_metrics(
+            config, conns[config.vm_of("producers")], count, agent_nodes(inventory, config)
+        )
     finally:
         for conn in conns.values():
             conn.close()

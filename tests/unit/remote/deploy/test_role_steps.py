@@ -42,7 +42,7 @@ def test_steps_per_host_in_order(artifacts: Artifacts) -> None:
         "vm1": ["boot", "harden", "java", "kafka", "topics"],
         "vm2": ["boot", "harden", "mongodb"],
         "vm3": ["boot", "harden", "docker", "image", "processor"],
-        "vm4": ["boot", "harden", "docker", "image", "producers"],
+        "vm4": ["boot", "harden", "docker", "image", "agent", "producers"],
     }
     for host in steps_of(config(), artifacts).values():
         waves = [WAVES.index(s.wave) for s in host.steps]
@@ -77,7 +77,7 @@ def test_kafka_advertised_on_private_ip_and_partitions(artifacts: Artifacts) -> 
     topics = dict(vm1.step("topics").env)
     assert topics == {
         "BOOTSTRAP": "10.0.0.11:9092",
-        "TOPICS": "token_usage token_usage.dlq",
+        "TOPICS": "token_usage token_usage.dlq gpu_samples",
         "PARTITIONS": "6",
     }
 
@@ -151,7 +151,10 @@ def test_producers_replicas(artifacts: Artifacts) -> None:
     )
     assert dict(step.env)["REPLICAS"] == "2"
     (env_file,) = step.uploads
-    assert env_file.content == b"KAFKA_BOOTSTRAP=10.0.0.11:9092\nPRODUCER_RATE=20.0\n"
+    assert (
+        env_file.content
+        == b"KAFKA_BOOTSTRAP=10.0.0.11:9092\nPRODUCER_RATE=20.0\nPRODUCER_NODE=vm4\n"
+    )
 
 
 def test_digest_follows_inputs(artifacts: Artifacts) -> None:
@@ -166,7 +169,7 @@ def test_run_command_sets_env_and_records_the_marker(artifacts: Artifacts) -> No
     line = step.run_command("/home/u/.gpucost", "abc123", {"GPUCOST_SSH_CLIENT": "192.0.2.1"})
     assert line == (
         "cd /home/u/.gpucost && env GPUCOST_WORKDIR=/home/u/.gpucost BOOTSTRAP=10.0.0.11:9092 "
-        "TOPICS='token_usage token_usage.dlq' PARTITIONS=3 GPUCOST_SSH_CLIENT=192.0.2.1 "
+        "TOPICS='token_usage token_usage.dlq gpu_samples' PARTITIONS=3 GPUCOST_SSH_CLIENT=192.0.2.1 "
         "bash /home/u/.gpucost/scripts/kafka-topics.sh && install -d -m 0755 "
         "/var/lib/gpucost/done && echo abc123 > /var/lib/gpucost/done/topics"
     )
@@ -185,3 +188,35 @@ def test_every_script_exists(artifacts: Artifacts) -> None:
 def test_refuses_hosts_that_are_not_running(artifacts: Artifacts) -> None:
     with pytest.raises(InventoryNotReady, match="not every VM is running"):
         build_steps(config(), inventory("stopped"), SECRETS, artifacts)
+
+
+def test_the_producers_vm_runs_an_agent_and_the_processor_reads_its_samples(
+    artifacts: Artifacts,
+) -> None:
+    steps = steps_of(config(), artifacts)
+    agent = steps["vm4"].step("agent")
+    (env_file,) = agent.uploads
+    env = dict(line.split("=", 1) for line in env_file.content.decode().splitlines())
+    assert env["NODE"] == "vm4"
+    assert env["GPU_SOURCE"] == "seed"
+    assert env["SAMPLES_TOPIC"] == "gpu_samples"
+    processor = dict(
+        line.split("=", 1)
+        for line in steps["vm3"].step("processor").uploads[0].content.decode().splitlines()
+    )
+    assert processor["GPU_SOURCE"] == "agent"
+    assert processor["SAMPLES_TOPIC"] == "gpu_samples"
+    # The synthetic requests are served by the agent's GPU: the same node.
+    producers = steps["vm4"].step("producers").uploads[0].content
+    assert b"PRODUCER_NODE=vm4\n" in producers
+
+
+def test_without_the_agent_the_processor_samples_itself_under_its_own_name(
+    artifacts: Artifacts,
+) -> None:
+    steps = steps_of(config(agent={"on_producers": False}), artifacts)
+    assert "agent" not in [s.name for s in steps["vm4"].steps]
+    processor = steps["vm3"].step("processor").uploads[0].content
+    assert b"GPU_SOURCE=auto\n" in processor
+    assert b"NODE=vm3\n" in processor
+    assert b"PRODUCER_NODE=vm3\n" in steps["vm4"].step("producers").uploads[0].content
