@@ -26,14 +26,15 @@ esac
 
 apt_install ca-certificates curl gnupg python3-venv
 if [[ ! -s "$KEYRING" ]]; then
+    rm -f "$KEYRING.tmp"
     curl -fsSL "https://www.mongodb.org/static/pgp/server-$MONGO_VERSION.asc" \
-        | gpg --dearmor -o "$KEYRING"
+        | gpg --dearmor -o "$KEYRING.tmp" \
+        || die "cannot fetch MongoDB's signing key for $MONGO_VERSION (www.mongodb.org unreachable?)"
+    mv "$KEYRING.tmp" "$KEYRING"
 fi
-if write_if_changed "/etc/apt/sources.list.d/mongodb-org-$MONGO_VERSION.list" 0644 \
-    <<<"deb [signed-by=$KEYRING] $repo"; then
-    apt-get -o DPkg::Lock::Timeout=600 update -qq \
-        || die "MongoDB's repository is unreachable; set mongodb.server = \"secantusdb\" to use the stand-in"
-fi
+add_apt_source "mongodb-org-$MONGO_VERSION" "deb [signed-by=$KEYRING] $repo" \
+    "MongoDB's repository for $MONGO_VERSION" \
+    "choose an OS image MongoDB $MONGO_VERSION supports (Ubuntu 22.04), another [mongodb] version, or mongodb.server = \"secantusdb\""
 apt_install mongodb-org
 install -D -m 0600 "$STAGE/mongo.secrets" "$SECRETS"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gpucost.config.settings import GpucostConfig
+from gpucost.config.support import check_settings
 from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory
 from gpucost.remote.providers import (
@@ -41,11 +42,13 @@ def set_deploy_stage(stage: DeployStage | None) -> None:
 
 def plan(config: GpucostConfig) -> Plan:
     """What `up` would create or change; makes no change."""
+    check_settings(config)
     return get_provider(config.provider).plan(config)
 
 
 def converge(config: GpucostConfig, progress: Progress = no_progress) -> Inventory:
     """Make the hosts exist (the cloud half of `up`)."""
+    check_settings(config)
     return get_provider(config.provider).converge(config, progress)
 
 

@@ -277,11 +277,12 @@ def test_image_from_the_public_ssm_parameter(
     assert calls.of("GetParameter")[0] == {"Name": config.image_parameter}
 
 
-def test_default_image_is_canonicals_ubuntu_2404() -> None:
+def test_default_image_is_canonicals_ubuntu_2204() -> None:
+    # Ubuntu 22.04: MongoDB publishes no 7.0 packages for 24.04 (issue 11).
     from gpucost.config.settings import GpucostConfig
 
     assert GpucostConfig().image_parameter == (
-        "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+        "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
     )
 
 

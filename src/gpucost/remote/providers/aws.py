@@ -157,6 +157,10 @@ class AwsProvider:
             nonce[0] = self._launch_nonce(state, region, rotate=True)
 
         with aws_errors(region):
+            # The image, and the database it can carry, are checked before
+            # anything is made.
+            missing = len(find_instances(ec2, config.deployment)) < len(config.roles)
+            early = resolve_image(ec2, ssm, config) if missing else None
             key_name = ensure_key_pair(ec2, config, progress)
             network = ensure_network(ec2, config, progress)
             group_ids = ensure_groups(ec2, config, network.vpc_id, admin_cidr, progress)
@@ -166,7 +170,7 @@ class AwsProvider:
                 network=network,
                 group_ids=group_ids,
                 key_name=key_name,
-                image=lambda: resolve_image(ec2, ssm, config),
+                image=lambda: early or resolve_image(ec2, ssm, config),
                 client_token=client_token,
                 rotate_token=rotate,
                 progress=progress,

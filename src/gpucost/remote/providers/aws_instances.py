@@ -14,6 +14,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from gpucost.config.settings import GpucostConfig
+from gpucost.config.support import check_settings, release_of_image_name
 from gpucost.inventory import ABSENT, VM_NAMES, Host, Role, VmName
 from gpucost.remote.providers.aws_errors import CloudError, error_code
 from gpucost.remote.providers.aws_network import Network, Subnet
@@ -166,6 +167,9 @@ def resolve_image(ec2: Client, ssm: Client, config: GpucostConfig) -> tuple[str,
         raise CloudError(
             f"image {image_id} not found", hint="pass an --image-id that exists in this region"
         )
+    # The AMI's name tells its release (Canonical's and Debian's do): refuse a
+    # database it cannot carry before any instance is launched.
+    check_settings(config, release_of_image_name(str(images[0].get("Name") or "")))
     return image_id, str(images[0].get("RootDeviceName") or "/dev/sda1")
 
 
