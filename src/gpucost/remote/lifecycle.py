@@ -52,14 +52,20 @@ def converge(config: GpucostConfig, progress: Progress = no_progress) -> Invento
     return get_provider(config.provider).converge(config, progress)
 
 
-def deploy(config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress) -> None:
-    """Install and wire the roles on the hosts (the SSH half of `up`)."""
+def deploy(
+    config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
+) -> Inventory:
+    """Install and wire the roles on the hosts (the SSH half of `up`); the
+    inventory deployed to, host keys included."""
     if _deploy_stage is None:
         raise DeployUnavailable(
             "the deploy over SSH is not available yet; the hosts above are up",
             hint="`gpucost up --infra-only` converges the cloud resources only",
         )
+    # Never an SSH connection before the provider vouched for the host keys.
+    inventory = get_provider(config.provider).ready(config, inventory, progress)
     _deploy_stage(config, inventory, progress)
+    return inventory
 
 
 def up(
@@ -67,7 +73,7 @@ def up(
 ) -> Inventory:
     inventory = converge(config, progress)
     if not infra_only:
-        deploy(config, inventory, progress)
+        inventory = deploy(config, inventory, progress)
     return inventory
 
 

@@ -22,7 +22,13 @@ import paramiko
 
 from gpucost.errors import GpucostError
 from gpucost.inventory import Host
-from gpucost.remote.hostkeys import HostKeyStore, PinningPolicy, check_pinned, host_key_name
+from gpucost.remote.hostkeys import (
+    HostKeyStore,
+    PinningPolicy,
+    check_pinned,
+    host_key_name,
+    pin_published,
+)
 
 if TYPE_CHECKING:
     from gpucost.remote.forward import LocalForward
@@ -61,6 +67,9 @@ class Target:
     port: int = 22
     instance_id: str | None = None
     host_key_fingerprints: tuple[str, ...] = ()
+    host_keys: tuple[str, ...] = ()
+    """Public host keys the provider published ("type base64"): pinned before
+    the first connection."""
 
     @classmethod
     def of(cls, host: Host, key_path: Path) -> Target:
@@ -75,6 +84,7 @@ class Target:
             port=host.ssh_port,
             instance_id=host.instance_id,
             host_key_fingerprints=host.ssh_host_key_fingerprints,
+            host_keys=host.ssh_host_keys,
         )
 
 
@@ -242,6 +252,15 @@ def _open_client(
 ) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     pinned = store.get(target.vm)
+    if (pinned is None or not pinned.applies_to(target.instance_id)) and target.host_keys:
+        pinned = pin_published(
+            store, target.vm, target.address, target.instance_id, target.host_keys
+        )
+        if pinned is not None:
+            notice(
+                f"{target.vm} ({target.address}): host key {pinned.fingerprint} "
+                "published by the provider; pinned"
+            )
     if pinned is not None and pinned.applies_to(target.instance_id):
         # A known key makes paramiko ask for that key type and refuse any other key.
         client.get_host_keys().add(

@@ -16,7 +16,7 @@ from gpucost.remote.providers import Action
 from gpucost.remote.providers.aws import AwsProvider
 from gpucost.remote.providers.aws_errors import CloudError
 from gpucost.remote.providers.aws_tags import leftovers
-from support.aws_moto import REGION, Calls, client_error, new_session
+from support.aws_moto import ADMIN, REGION, Calls, client_error, new_session
 
 pytestmark = pytest.mark.unit
 
@@ -85,6 +85,7 @@ def test_tags(provider: AwsProvider, config: GpucostConfig, ec2: Any) -> None:
             "gpucost:deployment": "test",
             "gpucost:role": config.roles[vm],  # type: ignore[index]
             "gpucost:vm": vm,
+            "gpucost:admin-cidr": ADMIN,
             "Name": f"gpucost-test-{vm}",
         }
     for group in ec2.describe_security_groups()["SecurityGroups"]:

@@ -164,6 +164,12 @@ class LocalProvider:
             base_image_archive=str(archive_path(self._cache_dir)),
         )
 
+    def ready(
+        self, config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
+    ) -> Inventory:
+        # The host keys come with the inventory (read from the containers).
+        return inventory
+
     def destroy(self, config: GpucostConfig, progress: Progress = no_progress) -> list[Resource]:
         removed: list[Resource] = []
         if not self._docker.answers():
