@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from gpucost.remote.hostkeys import HostKeyMismatch, HostKeyRejected, HostKeyStore
-from gpucost.remote.ssh import SshConnection, SshUnavailable, Target, auth_methods, open_log
+from gpucost.remote.ssh import (
+    SshConnection,
+    SshKeyRefused,
+    Target,
+    auth_methods,
+    open_log,
+)
 from support.sshd import Sshd, host_for, keygen
 
 
@@ -108,11 +114,45 @@ def test_provider_fingerprint_is_required_when_given(
 
 
 def test_only_the_managed_key_is_used(sshd: Sshd, target: Target, store: HostKeyStore) -> None:
+    # Issue 11: a refused key fails at once, in one line (it used to be retried
+    # for 300 s and reported as "cannot SSH"); retry_for would outlast the test.
     other = keygen(sshd.workdir / "other_key")
-    with pytest.raises(SshUnavailable, match="cannot SSH to vm3"):
+    with pytest.raises(SshKeyRefused, match="refused the key") as info:
         SshConnection.connect(
-            dataclasses.replace(target, key_path=other), store, retry_for=0, notice=lambda _: None
+            dataclasses.replace(target, key_path=other), store, retry_for=600, notice=lambda _: None
         )
+    assert "\n" not in info.value.one_line()
+
+
+def test_a_passphrase_protected_key_fails_at_once(
+    sshd: Sshd, target: Target, store: HostKeyStore
+) -> None:
+    locked = sshd.workdir / "locked_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret-phrase", "-f", str(locked)], check=True
+    )
+    locked_target = dataclasses.replace(target, key_path=locked)
+    with pytest.raises(SshKeyRefused, match="protected by a passphrase"):
+        SshConnection.connect(locked_target, store, retry_for=600, notice=lambda _: None)
+
+
+def test_a_timed_out_command_is_ended_on_the_host(
+    sshd: Sshd, target: Target, store: HostKeyStore, tmp_path: Path
+) -> None:
+    # Issue 11: closing the channel left the command running (holding the dpkg
+    # lock on the rerun); the host's own timeout ends it.
+    pid_file = tmp_path / "pid"
+    conn = connect(target, store)
+    try:
+        result = conn.run(f"echo $$ > {pid_file}; exec sleep 600", timeout=1)
+        assert result.rc == 124
+        pid = int(pid_file.read_text())
+        gone = conn.run(
+            f"for i in $(seq 100); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.2; done; exit 1"
+        )
+        assert gone.ok, f"process {pid} still runs on the host"
+    finally:
+        conn.close()
 
 
 def test_run_put_get_and_log(
