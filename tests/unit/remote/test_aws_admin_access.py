@@ -18,7 +18,7 @@ import pytest
 
 from gpucost.config.settings import GpucostConfig
 from gpucost.remote.providers.aws import AwsProvider
-from gpucost.remote.providers.aws_access import TAG_ADMIN_CIDR, UNIT
+from gpucost.remote.providers.aws_access import TAG_ADMIN_CIDR, UNIT, user_data
 from gpucost.remote.steps import SCRIPTS_DIR
 from gpucost.state import StateDir
 from support.aws_moto import ADMIN, Calls
@@ -167,3 +167,19 @@ def test_the_unit_changes_nothing_otherwise(
     out = run_unit(tmp_path, tag, rules)
     assert out.returncode == rc, out.stderr
     assert not (tmp_path / "ufw").exists()
+
+
+def test_the_user_data_is_valid_cloud_config() -> None:
+    # An indentation slip would only show on a real boot: parse it as cloud-init does.
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load(user_data())
+    files = {f["path"]: f for f in config["write_files"]}
+    script = files["/usr/local/sbin/gpucost-admin-access"]
+    assert script["content"] == (SCRIPTS_DIR / "admin-access.sh").read_text()
+    assert script["permissions"] == "0755"
+    unit = files[f"/etc/systemd/system/{UNIT}"]["content"]
+    assert "ExecStart=/usr/local/sbin/gpucost-admin-access" in unit
+    assert ["systemctl", "enable", UNIT] in config["runcmd"]
+    (reprint,) = config["bootcmd"]
+    assert reprint[:2] == ["sh", "-c"]
+    assert "write-ssh-key-fingerprints" in reprint[2]
