@@ -11,7 +11,6 @@ recreated VM) and the dangerous one (someone in the path) look the same.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import paramiko
 
 from gpucost.errors import GpucostError
+from gpucost.remote.console import fingerprint
 from gpucost.state import StateDir
 
 STATE_FILE = "host_keys.json"
@@ -32,12 +32,6 @@ class HostKeyMismatch(GpucostError):
 
 class HostKeyRejected(GpucostError):
     """The host's key matches none of the fingerprints its provider published."""
-
-
-def fingerprint(key_b64: str) -> str:
-    """OpenSSH's SHA256 fingerprint (`ssh-keygen -lf`) of a base64 public key blob."""
-    digest = hashlib.sha256(base64.b64decode(key_b64)).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import pytest
 from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import Inventory
 from gpucost.remote import lifecycle
+from gpucost.remote.console import parse_console
 from gpucost.remote.hostkeys import fingerprint
 from gpucost.remote.providers.aws import AwsProvider
-from gpucost.remote.providers.aws_console import parse_console
 from gpucost.remote.providers.aws_errors import CloudError
 from gpucost.remote.providers.base import Progress
 from gpucost.remote.ssh import Target

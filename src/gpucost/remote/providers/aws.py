@@ -17,13 +17,14 @@ import boto3
 from gpucost.config.settings import GpucostConfig
 from gpucost.errors import ConfigError
 from gpucost.inventory import Inventory, VmName
+from gpucost.remote.console import PublishedKeys
 from gpucost.remote.providers.aws_access import (
     admin_tag_moves,
     let_admin_back_in,
     ssh_reachable,
     tag_admin,
 )
-from gpucost.remote.providers.aws_console import PublishedKeys, published_keys, wait_for_keys
+from gpucost.remote.providers.aws_console import published_keys, wait_for_keys
 from gpucost.remote.providers.aws_errors import CloudError, aws_errors
 from gpucost.remote.providers.aws_instances import (
     check_key_pair,

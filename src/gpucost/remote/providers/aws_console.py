@@ -7,7 +7,7 @@ cloud-init prints the host keys to the serial console at first boot (its
 read through the authenticated EC2 API (GetConsoleOutput), so what it shows
 came from the instance itself, not from whoever answers on its IP. gpucost
 reads those keys before its first connection and pins them; it never trusts a
-key it is merely offered.
+key it is merely offered. The parsing is in `gpucost.remote.console`.
 """
 
 from __future__ import annotations
@@ -17,80 +17,16 @@ import binascii
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Final
 
 from botocore.exceptions import ClientError
 
-from gpucost.remote.hostkeys import fingerprint
+from gpucost.remote.console import PublishedKeys, parse_console
 from gpucost.remote.providers.aws_errors import CloudError, error_code
 from gpucost.remote.providers.aws_tags import Client
 from gpucost.remote.providers.base import Progress, ProgressEvent
 
-FINGERPRINTS: Final = "SSH HOST KEY FINGERPRINTS"
-KEYS: Final = "SSH HOST KEY KEYS"
-_KEY_RE: Final = re.compile(
-    r"\b(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) ([A-Za-z0-9+/]+={0,3})(?:\s|$)"
-)
 _BASE64_RE: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-_FINGERPRINT_RE: Final = re.compile(r"\bSHA256:([A-Za-z0-9+/]{43})\b")
-
-
-@dataclass(frozen=True)
-class PublishedKeys:
-    """The host keys one instance printed: `(type, base64)` pairs and their
-    SHA256 fingerprints."""
-
-    keys: tuple[tuple[str, str], ...]
-    fingerprints: tuple[str, ...]
-
-    def as_lines(self) -> tuple[str, ...]:
-        return tuple(f"{kind} {blob}" for kind, blob in self.keys)
-
-
-def _last_block(lines: list[str], title: str) -> list[str] | None:
-    """The lines of the last complete BEGIN/END block: the latest boot's."""
-    begin, end = f"-----BEGIN {title}-----", f"-----END {title}-----"
-    found: list[str] | None = None
-    current: list[str] | None = None
-    for line in lines:
-        if begin in line:
-            current = []
-        elif end in line and current is not None:
-            found, current = current, None
-        elif current is not None:
-            current.append(line)
-    return found
-
-
-def parse_console(text: str) -> PublishedKeys | None:
-    """The host keys in a console log, or None while cloud-init has not printed
-    them. Lines may carry a prefix (`ec2: `, a syslog header); keys that the
-    fingerprint block does not list are dropped (a line mangled on the wire)."""
-    lines = text.replace("\r", "").splitlines()
-    fp_block = _last_block(lines, FINGERPRINTS)
-    key_block = _last_block(lines, KEYS)
-    if fp_block is None and key_block is None:
-        return None
-    listed = {
-        f"SHA256:{m.group(1)}" for line in fp_block or [] for m in _FINGERPRINT_RE.finditer(line)
-    }
-    keys: list[tuple[str, str]] = []
-    for line in key_block or []:
-        match = _KEY_RE.search(line)
-        if match is None:
-            continue
-        kind, blob = match.group(1), match.group(2)
-        try:
-            printed = fingerprint(blob)
-        except (binascii.Error, ValueError):
-            continue
-        if fp_block is None or printed in listed:
-            keys.append((kind, blob))
-    fingerprints = sorted(listed | {fingerprint(blob) for _, blob in keys})
-    if not fingerprints:
-        return None
-    return PublishedKeys(tuple(keys), tuple(fingerprints))
 
 
 def console_text(ec2: Client, instance_id: str) -> str:
