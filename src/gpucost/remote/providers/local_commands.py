@@ -279,5 +279,10 @@ def trust_script(certificates: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def console(container: str) -> list[str]:
+    """The host's console output: what its PID 1 printed since it was made."""
+    return ["docker", "logs", container]
+
+
 def exec_script(container: str, script: str) -> list[str]:
     return ["docker", "exec", container, "sh", "-c", script]
