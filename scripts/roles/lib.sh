@@ -49,3 +49,33 @@ wait_port() {
 ensure_user() {
     id -u "$1" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$1"
 }
+
+# Add an apt source and keep it only once `apt-get update` accepts it; else
+# remove it (a broken source would fail every later apt step, other roles'
+# included) and die naming the cause: no packages for this release, or the
+# repository unreachable. $3 names the repository in messages, $4 is the advice.
+add_apt_source() {
+    local name="$1" line="$2" what="$3" advice="${4:-}"
+    local file="${APT_SOURCES_DIR:-/etc/apt/sources.list.d}/$name.list" url host out rc=0 cause
+    if [[ -f "$file" ]] && [[ "$(<"$file")" == "$line" ]]; then
+        return 0 # kept earlier, so accepted earlier
+    fi
+    printf '%s\n' "$line" >"$file"
+    out="$(apt-get -o DPkg::Lock::Timeout=600 update 2>&1)" || rc=$?
+    url="$(grep -oE 'https?://[^ ]+' <<<"$line" | head -n1)"
+    host="${url#*://}"
+    host="${host%%/*}"
+    # apt-get update exits 0 when a source cannot be fetched (a warning only).
+    out="$(grep -E '^(Err|E:|W:)' <<<"$out" | grep -F "$host" || true)"
+    ((rc == 0)) && [[ -z "$out" ]] && return 0
+    rm -f "$file"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1 || true
+    if grep -qE 'does not have a Release file|404 +Not Found' <<<"$out"; then
+        cause="$what publishes no packages for ${PRETTY_NAME:-this release} (${VERSION_CODENAME:-?})"
+    elif grep -qiE 'resolv|timed out|unreachable|could not connect|connection failed|unable to connect' <<<"$out"; then
+        cause="$what ($host) is unreachable from this host"
+    else
+        cause="apt-get update rejected $what: $(tail -n1 <<<"${out:-exit $rc}")"
+    fi
+    die "$cause; removed the source${advice:+; $advice}"
+}

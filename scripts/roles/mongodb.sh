@@ -9,15 +9,20 @@ MONGO_DB="${MONGO_DB:-gpucost}"
 MONGO_USER="${MONGO_USER:-gpucost}"
 MONGO_ADMIN_USER="${MONGO_ADMIN_USER:-admin}"
 WORKDIR="${GPUCOST_WORKDIR:-.}"
-SECRETS=/etc/gpucost/mongo.secrets
-KEYRING="/usr/share/keyrings/mongodb-server-$MONGO_VERSION.gpg"
-USERS_VENV=/opt/gpucost-mongo-tools
+# ROOT: empty on a VM; a scratch directory in tests.
+ROOT="${GPUCOST_ROOT:-}"
+SECRETS="$ROOT/etc/gpucost/mongo.secrets"
+KEYRING="$ROOT/usr/share/keyrings/mongodb-server-$MONGO_VERSION.gpg"
+USERS_VENV="$ROOT/opt/gpucost-mongo-tools"
+CONF="$ROOT/etc/mongod.conf"
+DATA="$ROOT/var/lib/mongodb"
+export APT_SOURCES_DIR="${APT_SOURCES_DIR:-$ROOT/etc/apt/sources.list.d}"
 
 # shellcheck source=scripts/roles/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 # shellcheck source=/dev/null
-. /etc/os-release
+. "$ROOT/etc/os-release"
 case "$ID" in
     ubuntu) repo="https://repo.mongodb.org/apt/ubuntu $VERSION_CODENAME/mongodb-org/$MONGO_VERSION multiverse" ;;
     debian) repo="https://repo.mongodb.org/apt/debian $VERSION_CODENAME/mongodb-org/$MONGO_VERSION main" ;;
@@ -26,21 +31,46 @@ esac
 
 apt_install ca-certificates curl gnupg python3-venv
 if [[ ! -s "$KEYRING" ]]; then
+    rm -f "$KEYRING.tmp"
     curl -fsSL "https://www.mongodb.org/static/pgp/server-$MONGO_VERSION.asc" \
-        | gpg --dearmor -o "$KEYRING"
+        | gpg --dearmor -o "$KEYRING.tmp" \
+        || die "cannot fetch MongoDB's signing key for $MONGO_VERSION (www.mongodb.org unreachable?)"
+    mv "$KEYRING.tmp" "$KEYRING"
 fi
-if write_if_changed "/etc/apt/sources.list.d/mongodb-org-$MONGO_VERSION.list" 0644 \
-    <<<"deb [signed-by=$KEYRING] $repo"; then
-    apt-get -o DPkg::Lock::Timeout=600 update -qq \
-        || die "MongoDB's repository is unreachable; set mongodb.server = \"secantusdb\" to use the stand-in"
-fi
+add_apt_source "mongodb-org-$MONGO_VERSION" "deb [signed-by=$KEYRING] $repo" \
+    "MongoDB's repository for $MONGO_VERSION" \
+    "choose an OS image MongoDB $MONGO_VERSION supports (Ubuntu 22.04), another [mongodb] version, or mongodb.server = \"secantusdb\""
 apt_install mongodb-org
 install -D -m 0600 "$WORKDIR/mongo.secrets" "$SECRETS"
 
+# The configuration mongod runs with: auth on, loopback and the private IP.
+auth_conf() {
+    cat <<EOF_CONF
+storage:
+  dbPath: /var/lib/mongodb
+systemLog:
+  destination: file
+  path: /var/log/mongodb/mongod.log
+  logAppend: true
+net:
+  port: 27017
+  bindIp: 127.0.0.1,$BIND_IP
+security:
+  authorization: enabled
+EOF_CONF
+}
+
+# Whatever happens in the window without auth, mongod leaves it with auth on.
+restore_auth() {
+    auth_conf >"$CONF"
+    systemctl restart mongod || true
+}
+
 secrets_sum="$(sha256sum "$SECRETS" | cut -d' ' -f1)"
-if [[ "$(cat /var/lib/mongodb/.gpucost-users 2>/dev/null)" != "$secrets_sum" ]]; then
+if [[ "$(cat "$DATA/.gpucost-users" 2>/dev/null)" != "$secrets_sum" ]]; then
     # Users are made while mongod listens on loopback only and without auth.
-    cat >/etc/mongod.conf <<EOF_CONF
+    trap restore_auth EXIT
+    cat >"$CONF" <<EOF_CONF
 storage:
   dbPath: /var/lib/mongodb
 systemLog:
@@ -62,21 +92,12 @@ EOF_CONF
         "$USERS_VENV/bin/python" "$(dirname "$0")/mongo-users.py" 127.0.0.1 27017 \
             "$MONGO_DB" "$MONGO_USER" "$MONGO_ADMIN_USER"
     )
-    printf '%s' "$secrets_sum" >/var/lib/mongodb/.gpucost-users
+    printf '%s' "$secrets_sum" >"$DATA/.gpucost-users"
+    restore_auth
+    trap - EXIT
 fi
-write_if_changed /etc/mongod.conf 0644 <<EOF_CONF && changed=1 || changed=0
-storage:
-  dbPath: /var/lib/mongodb
-systemLog:
-  destination: file
-  path: /var/log/mongodb/mongod.log
-  logAppend: true
-net:
-  port: 27017
-  bindIp: 127.0.0.1,$BIND_IP
-security:
-  authorization: enabled
-EOF_CONF
+changed=0
+auth_conf | write_if_changed "$CONF" 0644 && changed=1
 systemctl enable mongod >/dev/null 2>&1
 if ((changed)); then systemctl restart mongod; else systemctl start mongod; fi
 wait_port "$BIND_IP" 27017 90

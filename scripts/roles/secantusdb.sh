@@ -21,6 +21,9 @@ CACHE_SIZE="${CACHE_SIZE:-256M}"
 # shellcheck source=scripts/roles/lib.sh
 source "$(dirname "$0")/lib.sh"
 
+# The stand-in needs no MongoDB source; one left by a failed `mongodb` attempt
+# (a release MongoDB does not package) would fail the apt-get update below.
+rm -f "${APT_SOURCES_DIR:-/etc/apt/sources.list.d}"/mongodb-org-*.list
 apt_install python3-venv python3-pip
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 if ! "$VENV/bin/pip" freeze 2>/dev/null | grep -qi "^$SECANTUSDB_REQUIREMENT$"; then

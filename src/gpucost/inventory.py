@@ -36,7 +36,10 @@ class Host(BaseModel):
     ssh_port: int = 22
     ssh_host_key_fingerprints: tuple[str, ...] = ()
     """SHA256 fingerprints the provider vouches for (AWS: from the console output);
-    empty: the first connection trusts the key it is offered and pins it."""
+    empty: gpucost refuses to connect (it never trusts a key on first use)."""
+    ssh_host_keys: tuple[str, ...] = ()
+    """The public host keys themselves ("type base64"), where the provider has them:
+    pinned before the first connection."""
 
     @property
     def exists(self) -> bool:

@@ -80,7 +80,7 @@ def _connect(ip: str, key: Path, fingerprints: tuple[str, ...]) -> paramiko.SSHC
     client.connect(
         ip,
         22,
-        username="gpucost",
+        username="ubuntu",
         key_filename=str(key),
         look_for_keys=False,
         allow_agent=False,
@@ -101,7 +101,7 @@ def test_four_hosts_on_their_own_ips(converged: Inventory) -> None:
     assert converged.running
     assert [h.name for h in converged.hosts] == list(VM_NAMES)
     assert [h.private_ip for h in converged.hosts] == [str(subnet[n]) for n in (11, 12, 13, 14)]
-    assert all(h.public_ip == h.private_ip and h.ssh_user == "gpucost" for h in converged.hosts)
+    assert all(h.public_ip == h.private_ip and h.ssh_user == "ubuntu" for h in converged.hosts)
     assert converged.admin_cidr == f"{subnet[1]}/32"
     assert converged.base_image_archive
     assert Path(converged.base_image_archive).is_file()
@@ -137,7 +137,7 @@ def test_password_login_is_refused(converged: Inventory) -> None:
     try:
         transport.start_client(timeout=10)
         with pytest.raises(paramiko.BadAuthenticationType) as refused:
-            transport.auth_password("gpucost", "guess")
+            transport.auth_password("ubuntu", "guess")
         assert refused.value.allowed_types == ["publickey"]
     finally:
         transport.close()

@@ -114,7 +114,8 @@ class Sshd:
 
 
 def host_for(sshd: Sshd, name: VmName = "vm3") -> Host:
-    """A Host of the inventory that points at this sshd (several VMs may share it)."""
+    """A Host of the inventory that points at this sshd (several VMs may share it),
+    with its host key's fingerprint as a provider publishes it."""
     return Host(
         name=name,
         role="processor",
@@ -124,4 +125,5 @@ def host_for(sshd: Sshd, name: VmName = "vm3") -> Host:
         private_ip="127.0.0.1",
         ssh_user=sshd.user,
         ssh_port=sshd.port,
+        ssh_host_key_fingerprints=(sshd.host_fingerprint(),),
     )

@@ -21,6 +21,7 @@ from gpucost.cli.options import (
 from gpucost.cli.output import console, err_console
 from gpucost.config.init_file import create_ssh_key, detect_public_ip, write_config
 from gpucost.config.settings import DEFAULT_CONFIG_FILE
+from gpucost.config.support import check_settings
 from gpucost.errors import GpucostError
 
 
@@ -71,6 +72,8 @@ def init(
         ssh_public_key=ssh_public_key,
         price_per_gpu_hour=price_per_gpu_hour,
     )
+    # A database the image cannot carry is refused before any file or key is made.
+    check_settings(settings)
     key = settings.ssh_public_key
     if not key.exists() and (
         yes or typer.confirm(f"{key} does not exist. Create an ed25519 key pair?", default=True)

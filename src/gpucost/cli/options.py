@@ -25,7 +25,7 @@ InstanceTypeOpt = Annotated[
 ]
 ImageOpt = Annotated[
     str | None,
-    typer.Option("--image-id", help="AMI id [default: Ubuntu 24.04 via AWS's SSM parameter]."),
+    typer.Option("--image-id", help="AMI id [default: Ubuntu 22.04, Canonical's SSM parameter]."),
 ]
 SubnetOpt = Annotated[
     str | None, typer.Option("--subnet-id", help="Subnet for the VMs [default: default VPC].")

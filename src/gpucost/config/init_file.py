@@ -85,7 +85,7 @@ def render_config(settings: GpucostConfig) -> str:
         line(
             "image_id",
             settings.image_id,
-            "AMI id; unset: the latest Ubuntu 24.04 LTS from Canonical's SSM parameter.",
+            "AMI id; unset: the latest Ubuntu 22.04 LTS (MongoDB 7.0 has packages for it).",
             "ami-0123456789abcdef0",
         ),
         line(

@@ -28,15 +28,12 @@ from gpucost.config.deploy import (
     MongoSettings,
     ProducerDeploySettings,
 )
+from gpucost.config.support import DEFAULT_IMAGE_PARAMETER
 from gpucost.errors import ConfigError, InputError
 from gpucost.inventory import DEFAULT_ROLES, ROLES, VM_NAMES, Role, VmName
 from gpucost.remote import local_defaults
 
 DEFAULT_CONFIG_FILE: Final = Path("gpucost.toml")
-UBUNTU_2404_PARAMETER: Final = (
-    "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
-)
-"""Canonical's public SSM parameter: the current Ubuntu 24.04 LTS AMI of the region."""
 
 ProviderName = Literal["aws", "local"]
 _DEPLOYMENT_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -61,7 +58,8 @@ class GpucostConfig(BaseSettings):
     region: str | None = None
     instance_type: str = "t3a.medium"
     image_id: str | None = None
-    image_parameter: str = UBUNTU_2404_PARAMETER
+    image_parameter: str = DEFAULT_IMAGE_PARAMETER
+    """Canonical's SSM parameter of the AMI: Ubuntu 22.04, which MongoDB 7.0 supports."""
     subnet_id: str | None = None
     admin_cidr: str | None = None
     ssh_public_key: Path = Path("~/.ssh/id_ed25519.pub")

@@ -13,7 +13,7 @@ from gpucost.errors import GpucostError, InputError
 from gpucost.inventory import VM_NAMES, Inventory, VmName
 from gpucost.remote import lifecycle
 from gpucost.remote.deploy import connect
-from gpucost.remote.hostkeys import HostKeyStore
+from gpucost.remote.hostkeys import HostKeyStore, pin_published
 from gpucost.remote.role_steps import PRODUCER, producers_step
 from gpucost.remote.runner import run_step
 from gpucost.remote.ssh import Connection, Result
@@ -63,13 +63,23 @@ def ssh_argv(config: GpucostConfig, vm: VmName, command: Sequence[str] = ()) -> 
     inventory = running_inventory(config)
     host = inventory.host(vm)
     store = HostKeyStore(StateDir.of(config))
-    if store.get(vm) is None:
-        connect(config, inventory, vm, retry_for=30).close()
-    known = store.write_known_hosts([(vm, host.ssh_port)])
     address = host.public_ip or host.private_ip or ""
+    pinned = store.get(vm)
+    if pinned is None or not pinned.applies_to(host.instance_id):
+        # The provider's published key, else a first paramiko visit that checks
+        # the offered key against the published fingerprints.
+        pinned = pin_published(store, vm, address, host.instance_id, host.ssh_host_keys)
+        if pinned is None:
+            connect(config, inventory, vm, retry_for=30).close()
+            pinned = store.get(vm)
+    known = store.write_known_hosts([(vm, host.ssh_port)])
+    alias = pinned.alias(vm) if pinned is not None else vm
     argv = [
         "ssh", "-i", str(config.private_key), "-p", str(host.ssh_port),
         "-o", "IdentitiesOnly=yes", "-o", "PasswordAuthentication=no",
+        # Known hosts keyed by the instance, not its IP: a stopped and started
+        # instance comes back on another address with the same key.
+        "-o", f"HostKeyAlias={alias}",
         "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
         "-o", "GlobalKnownHostsFile=/dev/null",
         f"{host.ssh_user}@{address}",

@@ -1,17 +1,16 @@
 """Pinned SSH host keys: the deployment state remembers each VM's key.
 
-A VM's key is accepted once, by one of two proofs: the fingerprint its
-provider published (cloud-init prints it to the AWS console output), or trust
-on first use with the fingerprint printed. From then on only that key is
-accepted; a different one stops everything, because the usual innocent cause
-(a recycled IP or a recreated VM) and the dangerous one (someone in the path)
-look the same from here.
+A VM's key is accepted only when its provider vouches for it: AWS through the
+instance's console output (cloud-init prints the keys there), the local
+provider by reading the container's key files. A key merely offered on first
+use is refused. From then on only the pinned key is accepted; a different one
+stops everything, because the usual innocent cause (a recycled IP or a
+recreated VM) and the dangerous one (someone in the path) look the same.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import paramiko
 
 from gpucost.errors import GpucostError
+from gpucost.remote.console import fingerprint
 from gpucost.state import HOST_KEYS_FILE, StateDir
 
 KNOWN_HOSTS_FILE = "known_hosts"
@@ -31,12 +31,6 @@ class HostKeyMismatch(GpucostError):
 
 class HostKeyRejected(GpucostError):
     """The host's key matches none of the fingerprints its provider published."""
-
-
-def fingerprint(key_b64: str) -> str:
-    """OpenSSH's SHA256 fingerprint (`ssh-keygen -lf`) of a base64 public key blob."""
-    digest = hashlib.sha256(base64.b64decode(key_b64)).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 @dataclass(frozen=True)
@@ -52,6 +46,11 @@ class PinnedKey:
 
     def paramiko_key(self) -> paramiko.PKey:
         return paramiko.PKey.from_type_string(self.key_type, base64.b64decode(self.key_b64))
+
+    def alias(self, vm: str) -> str:
+        """The name of the host in known_hosts: its identity, not its address, so a
+        stopped and started instance with a new IP is still recognised."""
+        return self.instance_id or f"gpucost-{vm}"
 
     def applies_to(self, instance_id: str | None) -> bool:
         # A new instance id means a new machine with new keys (down then up):
@@ -90,20 +89,20 @@ class HostKeyStore:
 
     def write_known_hosts(self, entries: Iterable[tuple[str, int]]) -> Path:
         """A known_hosts file for the system `ssh` (`gpucost ssh`): one line per
-        (vm, port) that has a pin, under the address it is reached at."""
+        VM that has a pin, under its alias (`ssh -o HostKeyAlias=...`)."""
         pins = self._load()
         lines = []
-        for vm, port in entries:
+        for vm, _port in entries:
             entry = pins.get(vm)
             if isinstance(entry, dict):
                 key = PinnedKey(**entry)
-                lines.append(f"{host_key_name(key.address, port)} {key.key_type} {key.key_b64}\n")
+                lines.append(f"{key.alias(vm)} {key.key_type} {key.key_b64}\n")
         return self.state.write_text(KNOWN_HOSTS_FILE, "".join(lines))
 
 
 class PinningPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
-    """Called by paramiko for a host with no pinned key: accept the key if the
-    provider vouches for it, or on first use; pin it either way."""
+    """Called by paramiko for a host with no pinned key: accept and pin the key
+    only if the provider vouches for it."""
 
     def __init__(
         self,
@@ -126,19 +125,42 @@ class PinningPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
         offered = PinnedKey(key.get_name(), key.get_base64(), self.address, self.instance_id)
-        if self.expected:
-            if offered.fingerprint not in self.expected:
-                raise HostKeyRejected(
-                    f"{self.vm} ({self.address}) offered host key {offered.fingerprint}, "
-                    "which its provider did not publish",
-                    hint="someone may be between you and the VM; do not connect, "
-                    "check the instance's console output",
-                )
-            how = "matches the provider's record"
-        else:
-            how = "trusted on first use"
+        if not self.expected:
+            raise HostKeyRejected(
+                f"{self.vm} ({self.address}) offered host key {offered.fingerprint}, and its "
+                "provider has published none to check it against",
+                hint="gpucost never trusts a key on first use; run `gpucost up` to read "
+                "the keys from the provider",
+            )
+        if offered.fingerprint not in self.expected:
+            raise HostKeyRejected(
+                f"{self.vm} ({self.address}) offered host key {offered.fingerprint}, "
+                "which its provider did not publish",
+                hint="someone may be between you and the VM; do not connect, "
+                "check the instance's console output",
+            )
         self.store.pin(self.vm, offered)
-        self.notice(f"{self.vm} ({self.address}): host key {offered.fingerprint} {how}; pinned")
+        self.notice(
+            f"{self.vm} ({self.address}): host key {offered.fingerprint} matches the "
+            "provider's record; pinned"
+        )
+
+
+def pin_published(
+    store: HostKeyStore, vm: str, address: str, instance_id: str | None, keys: Iterable[str]
+) -> PinnedKey | None:
+    """Pin one of the keys the provider published ("type base64"), before any
+    connection: ed25519 first, as OpenSSH prefers it."""
+    order = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+             "ecdsa-sha2-nistp521", "ssh-rsa")  # fmt: skip
+    parsed = [tuple(k.split()[:2]) for k in keys if len(k.split()) >= 2]
+    usable = sorted((p for p in parsed if p[0] in order), key=lambda p: order.index(p[0]))
+    if not usable:
+        return None
+    kind, blob = usable[0]
+    pinned = PinnedKey(kind, blob, address, instance_id)
+    store.pin(vm, pinned)
+    return pinned
 
 
 def check_pinned(vm: str, address: str, pinned: PinnedKey, offered: paramiko.PKey) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gpucost.config.settings import GpucostConfig
+from gpucost.config.support import check_settings
 from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory
 from gpucost.remote.providers import (
@@ -47,17 +48,25 @@ def use_deployer(deployer: Deployer = deploy_over_ssh) -> None:
 
 def plan(config: GpucostConfig) -> Plan:
     """What `up` would create or change; makes no change."""
+    check_settings(config)
     return get_provider(config.provider).plan(config)
 
 
 def converge(config: GpucostConfig, progress: Progress = no_progress) -> Inventory:
     """Make the hosts exist (the cloud half of `up`)."""
+    check_settings(config)
     return get_provider(config.provider).converge(config, progress)
 
 
-def deploy(config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress) -> None:
-    """Install and wire the roles on the hosts (the SSH half of `up`)."""
+def deploy(
+    config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
+) -> Inventory:
+    """Install and wire the roles on the hosts (the SSH half of `up`); the
+    inventory deployed to, host keys included."""
+    # Never an SSH connection before the provider vouched for the host keys.
+    inventory = get_provider(config.provider).ready(config, inventory, progress)
     _deployer(config, inventory, progress)
+    return inventory
 
 
 def up(
@@ -65,7 +74,7 @@ def up(
 ) -> Inventory:
     inventory = converge(config, progress)
     if not infra_only:
-        deploy(config, inventory, progress)
+        inventory = deploy(config, inventory, progress)
     return inventory
 
 

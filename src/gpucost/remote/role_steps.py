@@ -114,9 +114,10 @@ def common_steps(inventory: Inventory, config: GpucostConfig, host: Host) -> tup
             wave="prepare",
             script="harden.sh",
             summary="sshd key-only, ufw deny incoming + the port matrix",
-            # The provider may know better where the admin comes from (local: the
-            # gateway); empty: the address of the deploying SSH session.
-            env=(("ADMIN_CIDR", config.admin_cidr or inventory.admin_cidr or ""), ("ALLOW", rules)),
+            # The provider's knowledge wins (local: this machine's address on the
+            # hosts' network, whatever GPUCOST_ADMIN_CIDR says, or ufw would lock
+            # this machine out); empty: the address of the deploying SSH session.
+            env=(("ADMIN_CIDR", inventory.admin_cidr or config.admin_cidr or ""), ("ALLOW", rules)),
             check="sshd -T 2>/dev/null | grep -qx 'passwordauthentication no' "
             "&& ufw status | grep -q '^Status: active'",
         ),

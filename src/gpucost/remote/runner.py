@@ -19,7 +19,7 @@ from typing import Literal
 from gpucost.errors import GpucostError
 from gpucost.inventory import VmName
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
-from gpucost.remote.ssh import Connection
+from gpucost.remote.ssh import Connection, mask
 from gpucost.remote.steps import (
     MARKERS,
     REMOTE_WORKDIR,
@@ -35,6 +35,10 @@ Outcome = Literal["unchanged", "changed"]
 
 class StepFailed(GpucostError):
     """A step's script failed, or its check still fails after it ran."""
+
+
+class DeployFailed(GpucostError):
+    """More than one host failed."""
 
 
 class Aborted(Exception):
@@ -75,7 +79,12 @@ class _WaveGate:
 
 
 def _workdir(conn: Connection) -> str:
-    result = conn.run(f"mkdir -p -m 700 ~/{REMOTE_WORKDIR}/scripts && cd ~/{REMOTE_WORKDIR} && pwd")
+    # chmod, not mkdir -m: -m sets only the last directory, and never an existing one.
+    result = conn.run(
+        f"mkdir -p ~/{REMOTE_WORKDIR}/scripts"
+        f" && chmod 700 ~/{REMOTE_WORKDIR} ~/{REMOTE_WORKDIR}/scripts"
+        f" && cd ~/{REMOTE_WORKDIR} && pwd"
+    )
     if not result.ok:
         raise StepFailed(f"{conn.vm}: cannot create ~/{REMOTE_WORKDIR}: {result.tail(3)}")
     return result.stdout.strip()
@@ -110,12 +119,20 @@ def run_step(
         source = upload.content if upload.content is not None else upload.local
         assert source is not None
         conn.put_file(source, f"{workdir}/{upload.name}", upload.mode)
-    result = conn.run(
-        step.run_command(workdir, digest, extra_env, markers), sudo=True, timeout=step.timeout
-    )
+    try:
+        result = conn.run(
+            step.run_command(workdir, digest, extra_env, markers), sudo=True, timeout=step.timeout
+        )
+    finally:
+        # The script copied what it needs (0600, root's); no second copy stays
+        # in the login user's home, whatever the outcome.
+        secret = [f"{workdir}/{u.name}" for u in step.uploads if u.secret]
+        if secret:
+            conn.run("rm -f -- " + " ".join(shlex.quote(path) for path in secret))
     if not result.ok:
+        tail = mask(result.tail(), getattr(conn, "redact", ()))
         raise StepFailed(
-            f"{conn.vm}: step {step.name} failed (exit {result.rc}):\n{result.tail()}",
+            f"{conn.vm}: step {step.name} failed (exit {result.rc}):\n{tail}",
             hint=f"details in the log of {conn.vm}; `gpucost up` resumes at this step",
         )
     if not conn.run(step.done_command(digest, markers), sudo=True, timeout=120).ok:
@@ -172,7 +189,16 @@ def run_steps(
 
     with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
         futures = [pool.submit(one_host, host) for host in hosts]
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [e for e in (f.exception() for f in futures) if e is not None]
+    if len(errors) == 1:
+        raise errors[0]
     if errors:
-        raise errors[0]  # type: ignore[misc]
+        # Every failing host, not only the first: each may need its own fix.
+        if all(isinstance(e, GpucostError) for e in errors):
+            text = "\n".join(e.message for e in errors if isinstance(e, GpucostError))
+            raise DeployFailed(
+                f"{len(errors)} hosts failed:\n{text}",
+                hint="details in each host's log; `gpucost up` resumes at the failed steps",
+            ) from errors[0]
+        raise errors[0]
     return results

@@ -7,7 +7,10 @@ paramiko.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import math
 import os
 import select
 import shlex
@@ -22,7 +25,13 @@ import paramiko
 
 from gpucost.errors import GpucostError
 from gpucost.inventory import Host
-from gpucost.remote.hostkeys import HostKeyStore, PinningPolicy, check_pinned, host_key_name
+from gpucost.remote.hostkeys import (
+    HostKeyStore,
+    PinningPolicy,
+    check_pinned,
+    host_key_name,
+    pin_published,
+)
 
 if TYPE_CHECKING:
     from gpucost.remote.forward import LocalForward
@@ -33,6 +42,42 @@ TIMED_OUT = 124
 
 class SshUnavailable(GpucostError):
     """The host did not accept a connection within the retry window."""
+
+
+class SshKeyRefused(GpucostError):
+    """The managed key cannot log in: unusable here, or refused by the host.
+    Waiting would not help, so this is never retried."""
+
+
+def check_private_key(path: Path) -> None:
+    """Fail at once, in one line, on a key paramiko could never use."""
+    if not path.is_file():
+        raise SshKeyRefused(
+            f"private key {path} not found",
+            hint="it sits next to the --ssh-public-key (.pub) the deployment was made with",
+        )
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if "ENCRYPTED" in text or _openssh_key_encrypted(text):
+        raise SshKeyRefused(
+            f"private key {path} is protected by a passphrase",
+            hint="gpucost logs in unattended: use a key without one "
+            "(`ssh-keygen -t ed25519 -N ''`) for the deployment",
+        )
+
+
+def _openssh_key_encrypted(text: str) -> bool:
+    # An OpenSSH-format key names its cipher in the clear right after the magic.
+    body = "".join(line for line in text.splitlines() if line and "-----" not in line)
+    try:
+        raw = base64.b64decode(body)
+    except (binascii.Error, ValueError):
+        return False
+    magic = b"openssh-key-v1\0"
+    if not raw.startswith(magic):
+        return False
+    length = int.from_bytes(raw[len(magic) : len(magic) + 4], "big")
+    cipher = raw[len(magic) + 4 : len(magic) + 4 + length]
+    return cipher != b"none"
 
 
 @dataclass(frozen=True)
@@ -61,6 +106,9 @@ class Target:
     port: int = 22
     instance_id: str | None = None
     host_key_fingerprints: tuple[str, ...] = ()
+    host_keys: tuple[str, ...] = ()
+    """Public host keys the provider published ("type base64"): pinned before
+    the first connection."""
 
     @classmethod
     def of(cls, host: Host, key_path: Path) -> Target:
@@ -75,6 +123,7 @@ class Target:
             port=host.ssh_port,
             instance_id=host.instance_id,
             host_key_fingerprints=host.ssh_host_key_fingerprints,
+            host_keys=host.ssh_host_keys,
         )
 
 
@@ -126,7 +175,9 @@ class SshConnection:
         retry_for: float = 180,
         notice: Callable[[str], None] = print,
     ) -> SshConnection:
-        """Connect, retrying while the host boots; host-key problems never retry."""
+        """Connect, retrying while the host boots; host-key and login-key
+        problems never retry."""
+        check_private_key(target.key_path)
         deadline = time.monotonic() + retry_for
         while True:
             try:
@@ -134,6 +185,19 @@ class SshConnection:
                 return cls(target, client, log)
             except GpucostError:
                 raise
+            except paramiko.PasswordRequiredException as exc:
+                raise SshKeyRefused(
+                    f"private key {target.key_path} is protected by a passphrase",
+                    hint="use a key without one for the deployment",
+                ) from exc
+            except paramiko.AuthenticationException as exc:
+                # The host answered and refused the key: its keys were already
+                # published (the end of cloud-init), so this is the wrong key.
+                raise SshKeyRefused(
+                    f"{target.vm} ({target.user}@{target.address}) refused the key "
+                    f"{target.key_path}",
+                    hint="pass the --ssh-public-key the deployment was made with",
+                ) from exc
             except paramiko.BadHostKeyException as exc:
                 pinned = store.get(target.vm)
                 assert pinned is not None  # only a loaded pin can be contradicted
@@ -151,17 +215,18 @@ class SshConnection:
 
     def _log(self, text: str) -> None:
         if self.log is not None:
-            for secret in self.redact:
-                if secret:
-                    text = text.replace(secret, "****")
-            self.log.write(text)
+            self.log.write(mask(text, self.redact))
 
     def run(
         self, command: str, *, sudo: bool = False, timeout: float = 600, quiet: bool = False
     ) -> Result:
         """Run through bash; `sudo -n` so a password prompt fails at once, not hangs.
         `quiet` keeps the output (not the command) out of the log, for reads of secrets."""
-        line = _as_root(command, self.target.user) if sudo else command
+        # The host's own timeout(1) ends the command (and, 10 s later, kills it)
+        # when this side gives up: closing the channel alone leaves it running,
+        # holding whatever lock it took (dpkg's) when `up` is run again.
+        limited = f"timeout -k 10 {max(1, math.ceil(timeout))} bash -c {shlex.quote(command)}"
+        line = _as_root(limited, self.target.user) if sudo else limited
         self._log(f"$ {command}\n")
         channel = self.client.get_transport().open_session()
         channel.exec_command(line)
@@ -231,10 +296,18 @@ class SshConnection:
         self.client.close()
 
 
+def mask(text: str, secrets: Sequence[str]) -> str:
+    """The text with every secret replaced by ****: for logs and error messages."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "****")
+    return text
+
+
 def _as_root(command: str, user: str) -> str:
     if user == "root":
         return command
-    return "sudo -n -- bash -c " + shlex.quote(command)
+    return "sudo -n -- " + command
 
 
 def _open_client(
@@ -242,6 +315,15 @@ def _open_client(
 ) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     pinned = store.get(target.vm)
+    if (pinned is None or not pinned.applies_to(target.instance_id)) and target.host_keys:
+        pinned = pin_published(
+            store, target.vm, target.address, target.instance_id, target.host_keys
+        )
+        if pinned is not None:
+            notice(
+                f"{target.vm} ({target.address}): host key {pinned.fingerprint} "
+                "published by the provider; pinned"
+            )
     if pinned is not None and pinned.applies_to(target.instance_id):
         # A known key makes paramiko ask for that key type and refuse any other key.
         client.get_host_keys().add(

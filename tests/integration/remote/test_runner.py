@@ -3,7 +3,9 @@ nothing), resume after a failure, and the order of waves across hosts."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from support.sshd import Sshd, host_for
 APPEND = """#!/usr/bin/env bash
 set -euo pipefail
 [[ ! -e "${FAIL_IF:-/nonexistent}" ]] || { echo "line one"; echo "refusing: $FAIL_IF" >&2; exit 7; }
-cat "$GPUCOST_WORKDIR/payload" >/dev/null
+cat "$GPUCOST_WORKDIR/payload-$STEP" >/dev/null
 echo "$STEP" >>"$JOURNAL"
 sleep "${PAUSE:-0}"
 touch "$DONE"
@@ -44,7 +46,7 @@ def step(name: str, wave: str, work: Path, **env: str) -> Step:
         script="append.sh",
         env=(("STEP", name), ("JOURNAL", str(work / "journal")), ("DONE", str(done)),
              *env.items()),
-        uploads=(Upload("payload", content=b"data", mode=0o600, secret=True),),
+        uploads=(Upload(f"payload-{name}", content=b"data", mode=0o600, secret=True),),
         check=f"test -f {done}",
     )  # fmt: skip
 
@@ -85,6 +87,10 @@ def test_second_run_changes_nothing_and_waves_order_hosts(
         ("vm3", "c", "unchanged"), ("vm3", "d", "unchanged"),
     ]  # fmt: skip
     assert len(journal) == len((work / "journal").read_text().split()) == 4
+    # Issue 11: the upload directory is private and keeps no secret after a step.
+    stage = Path(os.path.expanduser(f"~{sshd.user}")) / ".gpucost"
+    assert stat.S_IMODE(stage.stat().st_mode) == 0o700
+    assert list(stage.glob("payload-*")) == []
 
 
 def test_changed_input_reruns_the_step(

@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 
 from gpucost.remote.hostkeys import HostKeyMismatch, HostKeyRejected, HostKeyStore
-from gpucost.remote.ssh import SshConnection, SshUnavailable, Target, auth_methods, open_log
-from support.sshd import Sshd, keygen
+from gpucost.remote.ssh import (
+    SshConnection,
+    SshKeyRefused,
+    Target,
+    auth_methods,
+    open_log,
+)
+from support.sshd import Sshd, host_for, keygen
 
 
 def connect(target: Target, store: HostKeyStore, notices: list[str] | None = None) -> SshConnection:
@@ -23,7 +29,7 @@ def connect(target: Target, store: HostKeyStore, notices: list[str] | None = Non
     return SshConnection.connect(target, store, retry_for=5, notice=sink)
 
 
-def test_first_use_pins_the_key_and_prints_its_fingerprint(
+def test_the_published_fingerprint_pins_the_key(
     sshd: Sshd, target: Target, store: HostKeyStore
 ) -> None:
     notices: list[str] = []
@@ -34,12 +40,34 @@ def test_first_use_pins_the_key_and_prints_its_fingerprint(
     assert pinned is not None
     assert pinned.fingerprint == sshd.host_fingerprint()
     assert notices == [
-        f"vm3 (127.0.0.1): host key {pinned.fingerprint} trusted on first use; pinned"
+        f"vm3 (127.0.0.1): host key {pinned.fingerprint} matches the provider's record; pinned"
     ]
     # The second connection accepts the pinned key silently.
     notices.clear()
     connect(target, store, notices).close()
     assert notices == []
+
+
+def test_no_trust_on_first_use(sshd: Sshd, target: Target, store: HostKeyStore) -> None:
+    # Issue 11, point 2: a key nobody vouches for is refused, not pinned.
+    unvouched = dataclasses.replace(target, host_key_fingerprints=())
+    with pytest.raises(HostKeyRejected, match="published none"):
+        connect(unvouched, store)
+    assert store.get("vm3") is None
+
+
+def test_published_keys_are_pinned_before_connecting(
+    sshd: Sshd, target: Target, store: HostKeyStore
+) -> None:
+    kind, blob = sshd.host_key.with_suffix(".pub").read_text().split()[:2]
+    published = dataclasses.replace(target, host_key_fingerprints=(), host_keys=(f"{kind} {blob}",))
+    notices: list[str] = []
+    connect(published, store, notices).close()
+    assert "published by the provider; pinned" in notices[0]
+    # A host that offers another key than the published one is refused.
+    sshd.restart(new_host_key=True)
+    with pytest.raises(HostKeyMismatch):
+        connect(published, store)
 
 
 def test_a_changed_host_key_is_refused_with_a_hint(
@@ -61,7 +89,9 @@ def test_a_recreated_instance_is_trusted_again(
     first = dataclasses.replace(target, instance_id="i-old")
     connect(first, store).close()
     sshd.restart(new_host_key=True)
-    second = dataclasses.replace(target, instance_id="i-new")
+    second = dataclasses.replace(
+        target, instance_id="i-new", host_key_fingerprints=(sshd.host_fingerprint(),)
+    )
     connect(second, store).close()
     pinned = store.get("vm3")
     assert pinned is not None
@@ -73,6 +103,7 @@ def test_provider_fingerprint_is_required_when_given(
     sshd: Sshd, target: Target, store: HostKeyStore
 ) -> None:
     wrong = dataclasses.replace(target, host_key_fingerprints=("SHA256:" + "A" * 43,))
+    assert target.host_key_fingerprints == (sshd.host_fingerprint(),)
     with pytest.raises(HostKeyRejected):
         connect(wrong, store)
     assert store.get("vm3") is None
@@ -83,11 +114,45 @@ def test_provider_fingerprint_is_required_when_given(
 
 
 def test_only_the_managed_key_is_used(sshd: Sshd, target: Target, store: HostKeyStore) -> None:
+    # Issue 11: a refused key fails at once, in one line (it used to be retried
+    # for 300 s and reported as "cannot SSH"); retry_for would outlast the test.
     other = keygen(sshd.workdir / "other_key")
-    with pytest.raises(SshUnavailable, match="cannot SSH to vm3"):
+    with pytest.raises(SshKeyRefused, match="refused the key") as info:
         SshConnection.connect(
-            dataclasses.replace(target, key_path=other), store, retry_for=0, notice=lambda _: None
+            dataclasses.replace(target, key_path=other), store, retry_for=600, notice=lambda _: None
         )
+    assert "\n" not in info.value.one_line()
+
+
+def test_a_passphrase_protected_key_fails_at_once(
+    sshd: Sshd, target: Target, store: HostKeyStore
+) -> None:
+    locked = sshd.workdir / "locked_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret-phrase", "-f", str(locked)], check=True
+    )
+    locked_target = dataclasses.replace(target, key_path=locked)
+    with pytest.raises(SshKeyRefused, match="protected by a passphrase"):
+        SshConnection.connect(locked_target, store, retry_for=600, notice=lambda _: None)
+
+
+def test_a_timed_out_command_is_ended_on_the_host(
+    sshd: Sshd, target: Target, store: HostKeyStore, tmp_path: Path
+) -> None:
+    # Issue 11: closing the channel left the command running (holding the dpkg
+    # lock on the rerun); the host's own timeout ends it.
+    pid_file = tmp_path / "pid"
+    conn = connect(target, store)
+    try:
+        result = conn.run(f"echo $$ > {pid_file}; exec sleep 600", timeout=1)
+        assert result.rc == 124
+        pid = int(pid_file.read_text())
+        gone = conn.run(
+            f"for i in $(seq 100); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.2; done; exit 1"
+        )
+        assert gone.ok, f"process {pid} still runs on the host"
+    finally:
+        conn.close()
 
 
 def test_run_put_get_and_log(
@@ -135,34 +200,47 @@ def test_forward_local_port(sshd: Sshd, target: Target, store: HostKeyStore) -> 
         server.shutdown()
 
 
+def system_ssh(sshd: Sshd, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*argv[:1], "-o", "BatchMode=yes", *argv[1:]], capture_output=True, text=True, timeout=20
+    )
+
+
 def test_known_hosts_file_lets_system_ssh_verify(
     sshd: Sshd, target: Target, store: HostKeyStore
 ) -> None:
-    connect(target, store).close()
+    first = dataclasses.replace(target, instance_id="i-0abc")
+    connect(first, store).close()
     known = store.write_known_hosts([("vm3", sshd.port)])
-    out = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            str(sshd.client_key),
-            "-p",
-            str(sshd.port),
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            f"{sshd.user}@127.0.0.1",
-            "echo",
-            "ok",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    argv = ["ssh", "-i", str(sshd.client_key), "-p", str(sshd.port),
+            "-o", "HostKeyAlias=i-0abc", "-o", f"UserKnownHostsFile={known}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+            f"{sshd.user}@127.0.0.1", "echo", "ok"]  # fmt: skip
+    assert system_ssh(sshd, argv).stdout == "ok\n"
+
+
+def test_gpucost_ssh_survives_a_new_address(
+    sshd: Sshd, target: Target, store: HostKeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, point 3: the key was pinned while the instance had another IP
+    (before a stop/start); `gpucost ssh`'s argv still verifies it, by instance id."""
+    from gpucost.config.settings import load_config
+    from gpucost.inventory import Inventory
+    from gpucost.remote import commands
+    from gpucost.remote.hostkeys import PinnedKey
+
+    kind, blob = sshd.host_key.with_suffix(".pub").read_text().split()[:2]
+    store.pin("vm3", PinnedKey(kind, blob, "198.51.100.9", "i-0abc"))
+    host = host_for(sshd).model_copy(update={"instance_id": "i-0abc", "name": "vm3"})
+    inventory = Inventory(deployment="test", provider="aws", hosts=(host,))
+    monkeypatch.setattr(commands, "running_inventory", lambda _config: inventory)
+    public = sshd.client_key.with_name("client_key.pub")
+    config = load_config(
+        use_file=False, provider="aws", deployment="test", ssh_public_key=public,
+        state_root=store.state.root,
+    )  # fmt: skip
+    argv = commands.ssh_argv(config, "vm3", ["echo", "ok"])
+    out = system_ssh(sshd, argv)
     assert out.stdout == "ok\n", out.stderr
 
 

@@ -16,6 +16,7 @@ from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.remote import providers
 from gpucost.remote.providers.aws import AwsProvider
 from support.aws_moto import ADMIN, REGION, Calls, new_session
+from support.cloud_console import cloud_init_console, new_host_key
 
 
 @pytest.fixture(autouse=True)
@@ -105,8 +106,44 @@ def session_factory(aws: None, calls: Calls) -> Callable[[str | None], Any]:
 
 
 @pytest.fixture
-def provider(session_factory: Callable[[str | None], Any]) -> AwsProvider:
-    return AwsProvider(session_factory, wait_delay=0, group_delete_delay=0)
+def reachable() -> dict[str, bool]:
+    """Whether this machine reaches an address's SSH (default: yes)."""
+    return {}
+
+
+@pytest.fixture
+def provider(
+    session_factory: Callable[[str | None], Any], reachable: dict[str, bool]
+) -> AwsProvider:
+    return AwsProvider(
+        session_factory,
+        wait_delay=0,
+        group_delete_delay=0,
+        key_timeout=3,
+        reachable=lambda address: reachable.get(address, True),
+    )
+
+
+@pytest.fixture(autouse=True)
+def consoles(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Each moto instance's console output: cloud-init's host-key blocks with a
+    key of its own, unless a test puts another text under the instance id."""
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.ec2.responses.general import General
+    from moto.ec2.utils import Base64EncodedString
+
+    texts: dict[str, str] = {}
+
+    def get_console_output(self: Any) -> ActionResult:
+        instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
+        if instance.id not in texts:
+            texts[instance.id] = cloud_init_console([new_host_key()])
+        output = Base64EncodedString.from_raw_string(texts[instance.id])
+        return ActionResult({"InstanceId": instance.id, "Timestamp": utcnow(), "Output": output})
+
+    monkeypatch.setattr(General, "get_console_output", get_console_output)
+    return texts
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from gpucost.remote.providers import Action
 from gpucost.remote.providers.aws import AwsProvider
 from gpucost.remote.providers.aws_errors import CloudError
 from gpucost.remote.providers.aws_tags import leftovers
-from support.aws_moto import REGION, Calls, client_error, new_session
+from support.aws_moto import ADMIN, REGION, Calls, client_error, new_session
 
 pytestmark = pytest.mark.unit
 
@@ -85,6 +85,7 @@ def test_tags(provider: AwsProvider, config: GpucostConfig, ec2: Any) -> None:
             "gpucost:deployment": "test",
             "gpucost:role": config.roles[vm],  # type: ignore[index]
             "gpucost:vm": vm,
+            "gpucost:admin-cidr": ADMIN,
             "Name": f"gpucost-test-{vm}",
         }
     for group in ec2.describe_security_groups()["SecurityGroups"]:
@@ -277,11 +278,12 @@ def test_image_from_the_public_ssm_parameter(
     assert calls.of("GetParameter")[0] == {"Name": config.image_parameter}
 
 
-def test_default_image_is_canonicals_ubuntu_2404() -> None:
+def test_default_image_is_canonicals_ubuntu_2204() -> None:
+    # Ubuntu 22.04: MongoDB publishes no 7.0 packages for 24.04 (issue 11).
     from gpucost.config.settings import GpucostConfig
 
     assert GpucostConfig().image_parameter == (
-        "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+        "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
     )
 
 

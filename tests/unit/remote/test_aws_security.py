@@ -139,7 +139,12 @@ def test_admin_address_moves_only_its_rules(
     ] * 4
     calls.clear()
     provider.converge(moved)
-    assert set(calls.mutating) == {"RevokeSecurityGroupIngress", "AuthorizeSecurityGroupIngress"}
+    # CreateTags: the instances' admin tag, which their boot unit reads (issue 11).
+    assert set(calls.mutating) == {
+        "RevokeSecurityGroupIngress",
+        "AuthorizeSecurityGroupIngress",
+        "CreateTags",
+    }
     expected = {
         name: {(a, b, "198.51.100.9/32" if src == ADMIN else src) for a, b, src in rules}
         for name, rules in EXPECTED.items()

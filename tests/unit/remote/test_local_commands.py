@@ -13,18 +13,21 @@ from gpucost.config.settings import load_config
 from gpucost.errors import ConfigError
 from gpucost.inventory import VM_NAMES
 from gpucost.remote import local_defaults
+from gpucost.remote.console import parse_console
 from gpucost.remote.providers import Action
 from gpucost.remote.providers import local_commands as cmd
 from gpucost.remote.providers.local import LocalProvider, fingerprint
 from gpucost.remote.providers.local_engine import Docker, LocalError
 from gpucost.remote.providers.local_images import (
     HOST_RECIPE,
+    PRINT_HOST_KEYS_PATH,
     PYTHON_RECIPE,
     customise_host,
     customise_python,
     debootstrap_command,
     import_command,
 )
+from support.cloud_console import cloud_init_console, new_host_key
 
 pytestmark = pytest.mark.unit
 
@@ -218,3 +221,49 @@ def test_trust_script_installs_each_ca_once() -> None:
     assert "/usr/local/share/ca-certificates/gpucost-egress.crt" in script
     assert "update-ca-certificates" in script
     assert "cert = /etc/ssl/certs/ca-certificates.crt" in script
+
+
+def test_hosts_print_their_keys_as_cloud_init_does_on_ec2(tmp_path: Path) -> None:
+    # Issue 11 (stretch): the local hosts hand over host keys the AWS way.
+    _fake_rootfs(tmp_path)
+    customise_host(tmp_path)
+    unit = (tmp_path / "etc/systemd/system/gpucost-ssh-hostkeys.service").read_text()
+    assert f"ExecStartPost=-/{PRINT_HOST_KEYS_PATH}" in unit
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for kind in ("ed25519", "ecdsa"):
+        subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f",
+                        str(keys / f"ssh_host_{kind}_key")], check=True)  # fmt: skip
+    console = tmp_path / "console"
+    printer = tmp_path / PRINT_HOST_KEYS_PATH
+    env = {"KEYS_DIR": str(keys), "CONSOLE": str(console), "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(printer)], env=env, check=True)
+    printed = parse_console(console.read_text())
+    assert printed is not None
+    assert printed.as_lines() == tuple(
+        " ".join(p.read_text().split()[:2]) for p in sorted(keys.glob("*.pub"))
+    )
+    assert set(printed.fingerprints) == {
+        fingerprint(line.split()[1]) for line in printed.as_lines()
+    }
+
+
+def test_the_provider_reads_the_console_first(tmp_path: Path) -> None:
+    printed_key = new_host_key()
+    file_key = new_host_key()
+
+    def runner(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        out = cloud_init_console([printed_key]) if argv[:2] == ["docker", "logs"] else file_key
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    published = LocalProvider(Docker(runner), cache_dir=tmp_path)._published_keys("h")
+    assert published is not None
+    assert published.as_lines() == (printed_key,)
+
+    def old_image(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        out = "systemd booting\n" if argv[:2] == ["docker", "logs"] else file_key + " root@vm1\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    published = LocalProvider(Docker(old_image), cache_dir=tmp_path)._published_keys("h")
+    assert published is not None
+    assert published.as_lines() == (file_key,)

@@ -17,6 +17,14 @@ import boto3
 from gpucost.config.settings import GpucostConfig
 from gpucost.errors import ConfigError
 from gpucost.inventory import Inventory, VmName
+from gpucost.remote.console import PublishedKeys
+from gpucost.remote.providers.aws_access import (
+    admin_tag_moves,
+    let_admin_back_in,
+    ssh_reachable,
+    tag_admin,
+)
+from gpucost.remote.providers.aws_console import published_keys, wait_for_keys
 from gpucost.remote.providers.aws_errors import CloudError, aws_errors
 from gpucost.remote.providers.aws_instances import (
     check_key_pair,
@@ -61,8 +69,12 @@ class AwsProvider:
         *,
         wait_delay: int = 5,
         group_delete_delay: float = 3.0,
+        key_timeout: float = 900,
+        reachable: Callable[[str], bool] = ssh_reachable,
     ) -> None:
         self._session_factory = session_factory
+        self._key_timeout = key_timeout
+        self._reachable = reachable
         self._wait_delay = wait_delay
         self._group_delete_delay = group_delete_delay
         # One session and client pair per region: botocore parses the large EC2
@@ -154,6 +166,10 @@ class AwsProvider:
             nonce[0] = self._launch_nonce(state, region, rotate=True)
 
         with aws_errors(region):
+            # The image, and the database it can carry, are checked before
+            # anything is made.
+            missing = len(find_instances(ec2, config.deployment)) < len(config.roles)
+            early = resolve_image(ec2, ssm, config) if missing else None
             key_name = ensure_key_pair(ec2, config, progress)
             network = ensure_network(ec2, config, progress)
             group_ids = ensure_groups(ec2, config, network.vpc_id, admin_cidr, progress)
@@ -163,18 +179,30 @@ class AwsProvider:
                 network=network,
                 group_ids=group_ids,
                 key_name=key_name,
-                image=lambda: resolve_image(ec2, ssm, config),
+                image=lambda: early or resolve_image(ec2, ssm, config),
                 client_token=client_token,
                 rotate_token=rotate,
                 progress=progress,
                 wait_delay=self._wait_delay,
             )
+            to_tag, moved = admin_tag_moves(instances, admin_cidr)
+            if moved:
+                # Saved before the tags move: a run stopped in between still
+                # knows which instances may lock the admin out.
+                data = state.read_json(AWS_FILE) or {}
+                data["admin_moved"] = sorted({*data.get("admin_moved", []), *moved})
+                state.write_json(AWS_FILE, data)
+            tag_admin(ec2, to_tag, admin_cidr)
+            for instance_id in to_tag:
+                progress(ProgressEvent("admin tag", instance_id, "updated", admin_cidr))
+            # Whatever keys are already printed; `ready` waits for the rest.
+            keys = self._host_keys(config, ec2, instances, progress, wait=False)
         inventory = Inventory(
             deployment=config.deployment,
             provider=self.name,
             region=region,
             key_name=key_name,
-            hosts=to_hosts(config, instances),
+            hosts=to_hosts(config, instances, keys),
         )
         # A convenience for the deploy over SSH; `inventory()` always asks AWS.
         state.write_inventory(inventory)
@@ -185,13 +213,90 @@ class AwsProvider:
         with aws_errors(region):
             instances = find_instances(ec2, config.deployment)
             pair = find_key_pair(ec2, config.deployment)
+            keys = self._host_keys(config, ec2, instances, no_progress, wait=False)
         return Inventory(
             deployment=config.deployment,
             provider=self.name,
             region=region,
             key_name=pair["KeyName"] if pair else None,
-            hosts=to_hosts(config, instances),
+            hosts=to_hosts(config, instances, keys),
         )
+
+    def ready(
+        self, config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
+    ) -> Inventory:
+        """Wait for every instance's host keys in its console output, then let a
+        moved admin back in (reboot where SSH cannot be reached)."""
+        ec2, _, region = self._clients(config)
+        state = self._state(config)
+        with aws_errors(region):
+            instances = find_instances(ec2, config.deployment)
+            keys = self._host_keys(config, ec2, instances, progress, wait=True)
+            moved = (state.read_json(AWS_FILE) or {}).get("admin_moved") or []
+            if moved:
+                by_id = {str(i["InstanceId"]): i for i in instances.values()}
+                pending = [
+                    (iid, by_id[iid].get("PublicIpAddress") or by_id[iid].get("PrivateIpAddress"))
+                    for iid in moved
+                    if iid in by_id
+                ]
+                let_admin_back_in(
+                    ec2, pending, progress, reachable=self._reachable, wait_delay=self._wait_delay
+                )
+                data = state.read_json(AWS_FILE) or {}
+                data.pop("admin_moved", None)
+                state.write_json(AWS_FILE, data)
+        return inventory.model_copy(update={"hosts": to_hosts(config, instances, keys)})
+
+    # --- host keys ------------------------------------------------------
+
+    def _cached_keys(self, config: GpucostConfig) -> dict[str, PublishedKeys]:
+        cached = (self._state(config).read_json(AWS_FILE) or {}).get("host_keys") or {}
+        return {
+            iid: PublishedKeys(
+                tuple((k.split()[0], k.split()[1]) for k in entry.get("keys", [])),
+                tuple(entry.get("fingerprints", [])),
+            )
+            for iid, entry in cached.items()
+        }
+
+    def _host_keys(
+        self,
+        config: GpucostConfig,
+        ec2: Client,
+        instances: dict[VmName, dict[str, Any]],
+        progress: Progress,
+        *,
+        wait: bool,
+    ) -> dict[str, PublishedKeys]:
+        """The keys each running instance printed to its console, kept in the
+        state by instance id (they survive a stop/start; the console may not)."""
+        running = [
+            str(i["InstanceId"]) for i in instances.values() if i["State"]["Name"] == "running"
+        ]
+        known = self._cached_keys(config)
+        found = {iid: known[iid] for iid in running if iid in known}
+        missing = [iid for iid in running if iid not in found]
+        if not missing:
+            return found
+        if wait:
+            new = wait_for_keys(
+                ec2, missing, progress, timeout=self._key_timeout, delay=max(1, self._wait_delay)
+            )
+        else:
+            new = {iid: keys for iid in missing if (keys := published_keys(ec2, iid)) is not None}
+        if new:
+            found.update(new)
+            state = self._state(config)
+            data = state.read_json(AWS_FILE) or {}
+            live = {str(i["InstanceId"]) for i in instances.values()}
+            data["host_keys"] = {
+                iid: {"keys": list(k.as_lines()), "fingerprints": list(k.fingerprints)}
+                for iid, k in {**known, **found}.items()
+                if iid in live
+            }
+            state.write_json(AWS_FILE, data)
+        return found
 
     def destroy(self, config: GpucostConfig, progress: Progress = no_progress) -> list[Resource]:
         ec2, _, region = self._clients(config)

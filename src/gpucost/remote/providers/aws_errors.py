@@ -96,12 +96,12 @@ def translate(exc: BotoCoreError | ClientError, region: str | None) -> GpucostEr
     if code.startswith("InvalidAMIID"):
         return CloudError(
             f"image not usable in {where}: {message}",
-            hint="pass an --image-id of this region, or leave it unset for Ubuntu 24.04",
+            hint="pass an --image-id of this region, or leave it unset for Ubuntu 22.04",
         )
     if code == "ParameterNotFound":
         return CloudError(
             f"the public SSM image parameter is not found in {where}",
-            hint="pass --image-id ami-... (an Ubuntu 24.04 AMI of this region)",
+            hint="pass --image-id ami-... (an Ubuntu 22.04 AMI of this region)",
         )
     if code.startswith("InvalidSubnetID"):
         return ConfigError(

@@ -14,7 +14,10 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from gpucost.config.settings import GpucostConfig
+from gpucost.config.support import check_settings, release_of_image_name
 from gpucost.inventory import ABSENT, VM_NAMES, Host, Role, VmName
+from gpucost.remote.console import PublishedKeys
+from gpucost.remote.providers.aws_access import TAG_ADMIN_CIDR, user_data
 from gpucost.remote.providers.aws_errors import CloudError, error_code
 from gpucost.remote.providers.aws_network import Network, Subnet
 from gpucost.remote.providers.aws_tags import (
@@ -63,7 +66,9 @@ def _group_names(instance: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def to_hosts(
-    config: GpucostConfig, instances: Mapping[VmName, Mapping[str, Any]]
+    config: GpucostConfig,
+    instances: Mapping[VmName, Mapping[str, Any]],
+    host_keys: Mapping[str, PublishedKeys] | None = None,
 ) -> tuple[Host, ...]:
     hosts = []
     for vm, role in config.roles.items():
@@ -71,6 +76,7 @@ def to_hosts(
         if instance is None:
             hosts.append(Host(name=vm, role=role, provider="aws", state=ABSENT))
             continue
+        published = (host_keys or {}).get(instance["InstanceId"])
         hosts.append(
             Host(
                 name=vm,
@@ -83,6 +89,8 @@ def to_hosts(
                 security_groups=_group_names(instance),
                 availability_zone=instance.get("Placement", {}).get("AvailabilityZone"),
                 ssh_user=SSH_USER,
+                ssh_host_key_fingerprints=published.fingerprints if published else (),
+                ssh_host_keys=published.as_lines() if published else (),
             )
         )
     return tuple(hosts)
@@ -166,6 +174,9 @@ def resolve_image(ec2: Client, ssm: Client, config: GpucostConfig) -> tuple[str,
         raise CloudError(
             f"image {image_id} not found", hint="pass an --image-id that exists in this region"
         )
+    # The AMI's name tells its release (Canonical's and Debian's do): refuse a
+    # database it cannot carry before any instance is launched.
+    check_settings(config, release_of_image_name(str(images[0].get("Name") or "")))
     return image_id, str(images[0].get("RootDeviceName") or "/dev/sda1")
 
 
@@ -205,7 +216,11 @@ def launch_request(
     """The RunInstances parameters of one VM: everything the design demands of it."""
     role = config.roles[vm]
     name = instance_name(config.deployment, vm)
-    instance_tags = tags(config.deployment, role, name, **{TAG_VM: vm})
+    extra: dict[str, str] = {TAG_VM: vm}
+    if config.admin_cidr is not None:
+        # Read at boot through IMDS by the unit in the user data (aws_access).
+        extra[TAG_ADMIN_CIDR] = config.admin_cidr
+    instance_tags = tags(config.deployment, role, name, **extra)
     image_id, root_device = image
     return {
         "ImageId": image_id,
@@ -225,13 +240,17 @@ def launch_request(
                 "DeleteOnTermination": True,
             }
         ],
-        # IMDSv2 only, and hop limit 1 so containers on the VM cannot reach the
-        # instance's credentials through the metadata service.
+        # IMDSv2 only (no token-less SSRF reads); hop limit 1 keeps out containers
+        # on a bridge network, not those with host networking (ours): what keeps
+        # IMDS harmless is that it holds no secret (no instance profile, user data
+        # without secrets). Tags are readable there for the admin-access unit.
         "MetadataOptions": {
             "HttpTokens": "required",
             "HttpPutResponseHopLimit": 1,
             "HttpEndpoint": "enabled",
+            "InstanceMetadataTags": "enabled",
         },
+        "UserData": user_data(),
         "BlockDeviceMappings": [
             {
                 "DeviceName": root_device,

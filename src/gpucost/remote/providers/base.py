@@ -97,6 +97,13 @@ class Provider(Protocol):
         """What exists now, read from the provider (not from local state)."""
         ...
 
+    def ready(
+        self, config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
+    ) -> Inventory:
+        """Wait until the hosts can be reached safely (their host keys published,
+        the admin let in); the inventory to deploy with. Before any SSH."""
+        ...
+
     def destroy(self, config: GpucostConfig, progress: Progress = no_progress) -> list[Resource]:
         """Remove everything of the deployment, found without local state."""
         ...

@@ -10,8 +10,6 @@ steps it runs on AWS. Everything carries the label `gpucost.deployment`, so
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import shutil
@@ -23,6 +21,7 @@ from typing import Any, Final
 from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import ABSENT, Host, Inventory, Role, VmName
 from gpucost.remote import local_defaults
+from gpucost.remote.console import PublishedKeys, fingerprint, parse_console
 from gpucost.remote.providers import local_commands as cmd
 from gpucost.remote.providers.base import (
     Action,
@@ -135,6 +134,7 @@ class LocalProvider:
                 continue
             running = bool(found["State"]["Running"])
             ip = _ip_on(found, names.network)
+            published = self._published_keys(names.container(vm)) if running else None
             hosts.append(
                 Host(
                     name=vm,
@@ -147,9 +147,8 @@ class LocalProvider:
                     public_ip=ip,
                     private_ip=ip,
                     ssh_user=cmd.ADMIN_USER,
-                    ssh_host_key_fingerprints=(
-                        self._host_key_fingerprints(names.container(vm)) if running else ()
-                    ),
+                    ssh_host_key_fingerprints=published.fingerprints if published else (),
+                    ssh_host_keys=published.as_lines() if published else (),
                 )
             )
         return Inventory(
@@ -160,6 +159,12 @@ class LocalProvider:
             base_image=PYTHON_RECIPE.image,
             base_image_archive=str(archive_path(self._cache_dir)),
         )
+
+    def ready(
+        self, config: GpucostConfig, inventory: Inventory, progress: Progress = no_progress
+    ) -> Inventory:
+        # The host keys come with the inventory (read from the containers).
+        return inventory
 
     def destroy(self, config: GpucostConfig, progress: Progress = no_progress) -> list[Resource]:
         removed: list[Resource] = []
@@ -284,19 +289,26 @@ class LocalProvider:
             )
         )
 
-    def _host_key_fingerprints(self, container: str) -> tuple[str, ...]:
-        # Read over `docker exec`, a channel we trust: the deploy over SSH then checks
-        # the key sshd offers against these, as it does with AWS's console output.
+    def _published_keys(self, container: str) -> PublishedKeys | None:
+        """The host keys the host printed to its console, in cloud-init's blocks,
+        as AWS shows them; hosts of an older image did not print them, so their
+        key files are read over `docker exec` instead (a channel we trust too).
+        The deploy over SSH then accepts only these keys."""
+        logs = self._docker.run(cmd.console(container), check=False)
+        printed = parse_console(logs.stdout)
+        if printed is not None:
+            return printed
         result = self._docker.run(
             cmd.exec_script(container, "cat /etc/ssh/ssh_host_*_key.pub"), check=False
         )
-        return tuple(
-            sorted(
-                fingerprint(line.split()[1])
-                for line in result.stdout.splitlines()
-                if len(line.split()) >= 2
-            )
+        keys = tuple(
+            (line.split()[0], line.split()[1])
+            for line in result.stdout.splitlines()
+            if len(line.split()) >= 2
         )
+        if not keys:
+            return None
+        return PublishedKeys(keys, tuple(sorted(fingerprint(blob) for _, blob in keys)))
 
     def _containers(self, config: GpucostConfig) -> dict[VmName, dict[str, Any]]:
         ids = [
@@ -355,9 +367,3 @@ def _ssh_banner(ip: str, port: int = 22, timeout: float = 1.0) -> bool:
             return sock.recv(64).startswith(b"SSH-")
     except OSError:
         return False
-
-
-def fingerprint(key_b64: str) -> str:
-    """OpenSSH's `SHA256:...` fingerprint of a base64 public key blob."""
-    digest = hashlib.sha256(base64.b64decode(key_b64)).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")

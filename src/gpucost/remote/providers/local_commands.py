@@ -23,7 +23,8 @@ LABEL_IMAGE: Final = "gpucost.image"
 
 HOST_IMAGE: Final = "gpucost-host:bookworm"
 PYTHON_IMAGE: Final = local_defaults.PYTHON_IMAGE
-ADMIN_USER: Final = "gpucost"
+ADMIN_USER: Final = "ubuntu"
+"""The login of Canonical's images, so the local hosts are logged in to as the AWS ones are."""
 FIRST_HOST_OCTET: Final = 11
 """vm1 is .11, vm2 .12, ...: fixed, so firewall rules and docs can name them."""
 
@@ -276,6 +277,11 @@ def trust_script(certificates: dict[str, str]) -> str:
         " else echo unchanged; fi",
     ]
     return "\n".join(lines)
+
+
+def console(container: str) -> list[str]:
+    """The host's console output: what its PID 1 printed since it was made."""
+    return ["docker", "logs", container]
 
 
 def exec_script(container: str, script: str) -> list[str]:

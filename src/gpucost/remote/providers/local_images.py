@@ -52,9 +52,32 @@ Before=ssh.service
 [Service]
 Type=oneshot
 ExecStart=/usr/bin/ssh-keygen -A
+# As cloud-init does on EC2: the keys go to the console, here PID 1's output
+# (what `docker logs` shows), where the provider reads them as on AWS.
+ExecStartPost=-/usr/local/sbin/gpucost-print-host-keys
 
 [Install]
 WantedBy=ssh.service
+"""
+
+
+PRINT_HOST_KEYS_PATH: Final = "usr/local/sbin/gpucost-print-host-keys"
+PRINT_HOST_KEYS: Final = """\
+#!/bin/sh
+# This host's SSH host keys in the blocks cloud-init's write-ssh-key-fingerprints
+# prints to an EC2 console (through `logger -t ec2`), on this host's console.
+keys="${KEYS_DIR:-/etc/ssh}"
+{
+    echo
+    echo "#############################################################"
+    echo "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
+    for f in "$keys"/ssh_host_*key.pub; do [ -f "$f" ] && ssh-keygen -l -f "$f"; done
+    echo "-----END SSH HOST KEY FINGERPRINTS-----"
+    echo "#############################################################"
+    echo "-----BEGIN SSH HOST KEY KEYS-----"
+    for f in "$keys"/ssh_host_*key.pub; do [ -f "$f" ] && cat "$f"; done
+    echo "-----END SSH HOST KEY KEYS-----"
+} | sed 's/^/ec2: /' >"${CONSOLE:-/proc/1/fd/1}"
 """
 
 
@@ -100,6 +123,10 @@ def customise_host(root: Path) -> None:
     (root / "etc/hostname").unlink(missing_ok=True)
     (root / "etc/ssh/sshd_config.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/ssh/sshd_config.d/60-cloudimg-settings.conf").write_text(SSHD_CLOUD_CONF)
+    printer = root / PRINT_HOST_KEYS_PATH
+    printer.parent.mkdir(parents=True, exist_ok=True)
+    printer.write_text(PRINT_HOST_KEYS)
+    printer.chmod(0o755)
     unit = root / "etc/systemd/system/gpucost-ssh-hostkeys.service"
     unit.write_text(HOSTKEYS_UNIT)
     wants = root / "etc/systemd/system/ssh.service.wants"
@@ -120,7 +147,7 @@ def customise_python(root: Path) -> None:
 
 HOST_RECIPE: Final = Recipe(
     image=HOST_IMAGE,
-    version="2",
+    version="3",
     packages=(
         "systemd",
         "systemd-sysv",

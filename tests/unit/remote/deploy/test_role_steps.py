@@ -169,7 +169,8 @@ def test_run_command_sets_env_and_records_the_marker(artifacts: Artifacts) -> No
     line = step.run_command("/home/u/.gpucost", "abc123", {"GPUCOST_SSH_CLIENT": "192.0.2.1"})
     assert line == (
         "cd /home/u/.gpucost && env GPUCOST_WORKDIR=/home/u/.gpucost BOOTSTRAP=10.0.0.11:9092 "
-        "TOPICS='token_usage token_usage.dlq gpu_samples' PARTITIONS=3 GPUCOST_SSH_CLIENT=192.0.2.1 "
+        "TOPICS='token_usage token_usage.dlq gpu_samples' PARTITIONS=3 "
+        "GPUCOST_SSH_CLIENT=192.0.2.1 "
         "bash /home/u/.gpucost/scripts/kafka-topics.sh && install -d -m 0755 "
         "/var/lib/gpucost/done && echo abc123 > /var/lib/gpucost/done/topics"
     )
