@@ -74,3 +74,21 @@ class SampleStream(threading.Thread):
     @property
     def first_t(self) -> float:
         return min(s.t for _, s in self.published)
+
+
+def publish_samples_between(
+    bootstrap: str, topic: str, node: str, start: float, end: float, step_s: float = 0.5
+) -> int:
+    """The recorded trace's samples of `node`, as if taken every `step_s` over
+    [start, end]: for windows in the past (late events). Returns how many."""
+    at = [start]
+    source = SeedSource(clock=lambda: at[0])
+    producer = Producer(producer_config(bootstrap))
+    count = 0
+    while at[0] <= end:
+        for sample in source.read():
+            producer.produce(topic, encode_sample(sample, node, agent="test"), sample_key(node))
+            count += 1
+        at[0] += step_s
+    assert producer.flush(30) == 0
+    return count

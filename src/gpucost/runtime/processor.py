@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -456,7 +457,11 @@ class Processor:
         if sample.gpu_name:
             self.gpu_names[gpu] = sample.gpu_name
         buffer = self.buffers.setdefault(gpu, SampleBuffer(self.retention_s))
-        buffer.add(sample)
+        oldest = self.windows.schedule.oldest_unwritten_ms(gpu)
+        # One window of margin: a window's energy is interpolated from the sample
+        # before it.
+        keep_from = math.inf if oldest is None else oldest / 1000 - self.settings.window_s
+        buffer.add(sample, keep_from=keep_from)
         buffer.arrived_at = self.clock()
         self.windows.schedule.mark_sampled(gpu, sample.t)
         if sample.power_w is not None:

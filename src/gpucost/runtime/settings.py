@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from gpucost.errors import ConfigError
 
@@ -125,6 +126,11 @@ def load_processor_settings(**overrides: object) -> ProcessorSettings:
         return ProcessorSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
+    except SettingsError as error:
+        # A JSON setting (PRICE_TABLE) that does not parse fails before validation.
+        field = re.search(r'field "(\w+)"', str(error))
+        name = field.group(1).upper() if field else "a setting"
+        raise ConfigError(f"invalid settings: {name} is not valid JSON") from None
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:

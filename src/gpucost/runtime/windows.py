@@ -43,6 +43,10 @@ class SampleReach:
 NO_SAMPLES_YET: Final = SampleReach(-math.inf, stopped=False)
 
 
+MAX_BUFFERED_SAMPLES: Final = 200_000
+"""Per GPU, whatever is still to write: 2.3 days at one sample a second, ~40 MB."""
+
+
 @dataclass
 class SampleBuffer:
     """One GPU's recent samples, oldest first, trimmed by age."""
@@ -52,12 +56,17 @@ class SampleBuffer:
     arrived_at: float | None = None
     """When (by the processor's clock) the last sample arrived; set by the caller."""
 
-    def add(self, sample: GpuSample) -> None:
+    def add(self, sample: GpuSample, keep_from: float = math.inf) -> None:
+        """Keep `sample`; forget those older than the retention behind it, but none from
+        `keep_from` on (the oldest window still to write): a backlog of samples read
+        after a long gap is trimmed only as its windows are written."""
         if self.samples and sample.t <= self.samples[-1].t:
             return  # a source that repeats or steps back in time adds nothing new
         self.samples.append(sample)
-        horizon = sample.t - self.retention_s
+        horizon = min(sample.t - self.retention_s, keep_from)
         while self.samples and self.samples[0].t < horizon:
+            self.samples.popleft()
+        while len(self.samples) > MAX_BUFFERED_SAMPLES:
             self.samples.popleft()
 
     def around(self, start: float, end: float) -> list[GpuSample]:
@@ -104,6 +113,13 @@ class WindowSchedule:
         following = written_ms + self.width_ms
         if self.next_sampled.get(gpu, following) < following:
             self.next_sampled[gpu] = following
+
+    def oldest_unwritten_ms(self, gpu: GpuKey) -> int | None:
+        """Start of the oldest window of `gpu` still to write, if any."""
+        starts = [k[2] for k in self.dirty if k[0] == gpu[0] and k[1] == gpu[1]]
+        if gpu in self.next_sampled:
+            starts.append(self.next_sampled[gpu])
+        return min(starts, default=None)
 
     def forget(self, gpus: set[GpuKey]) -> None:
         """Stop writing these GPUs' windows: their partition went to another processor."""

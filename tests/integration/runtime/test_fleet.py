@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from support.pipeline import Pipeline, wait_until
-from support.samples import SampleStream
+from support.samples import SampleStream, publish_samples_between
 from support.streams import EventStream
 
 pytestmark = pytest.mark.integration
@@ -181,3 +181,31 @@ def test_idle_windows_of_a_restart_gap_are_charged_afterwards(pipeline_factory: 
         assert any(stopped_at + WINDOW_S <= s < restarted_at - WINDOW_S for s in starts)
         total = math.fsum(w["cost_usd"] for w in windows)
         assert total == pytest.approx(PRICE * len(windows) * WINDOW_S / 3600, rel=1e-12)
+
+
+def test_a_backlog_longer_than_the_sample_memory_is_priced_from_its_own_samples(
+    pipeline_factory: Any,
+) -> None:
+    # Twenty minutes of samples waiting in Kafka (a processor down that long) arrive in
+    # a few batches; the processor keeps ten minutes of samples behind the newest, but
+    # none of a window it has yet to write.
+    window_s = 10.0
+    pipeline = pipeline_factory(window_s=window_s, partitions=3, GPU_SOURCE="agent")
+    end = time.time() - 30
+    start = end - 1200
+    published = publish_samples_between(
+        pipeline.bootstrap, pipeline.samples_topic, "node-a", start, end, step_s=1.0
+    )
+    assert published > 1000
+    pipeline.start()
+    expected = int((end - start) // window_s) - 1
+    wait_until(
+        lambda: pipeline.gpu_metrics.count_documents({"node": "node-a"}) >= expected,
+        timeout=120,
+        what=f"{expected} windows",
+    )
+    windows = sorted(pipeline.gpu_metrics.find({"node": "node-a"}), key=lambda w: w["window_start"])
+    inside = [w for w in windows if start + window_s <= w["window_start"] <= end - 2 * window_s]
+    assert len(inside) > 100
+    assert [w["window_start"] for w in inside if not w["sample_count"]] == []
+    assert all(w["energy_j"] is not None and w["energy_j"] > 0 for w in inside)

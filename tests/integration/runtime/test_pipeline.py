@@ -33,6 +33,7 @@ BAD_PAYLOADS: list[tuple[bytes, str]] = [
     (json.dumps(event(event_id="not-a-uuid")).encode(), "invalid_field"),
     (b'{"pad": "' + b"x" * MAX_EVENT_BYTES + b'"}', "too_large"),
     (b"", "empty"),
+    (json.dumps(event(ts=time.time() + 3600)).encode(), "future_ts"),
 ]
 
 
@@ -44,7 +45,11 @@ def assert_costs_conserved(pipeline: Pipeline) -> None:
     for window in windows_with_tokens(pipeline):
         shares = list(
             pipeline.token_usage.find(
-                {"gpu": window["gpu"], "window_start": window["window_start"]},
+                {
+                    "node": window["node"],
+                    "gpu": window["gpu"],
+                    "window_start": window["window_start"],
+                },
                 {"allocated_cost_usd": 1, "cost_per_token": 1, "total_tokens": 1},
             )
         )
@@ -53,7 +58,10 @@ def assert_costs_conserved(pipeline: Pipeline) -> None:
             window["cost_usd"], rel=1e-9
         )
         assert {s["cost_per_token"] for s in shares} == {window["cost_per_token"]}
-        assert window["cost_usd"] == pytest.approx(3.5 * window["window_s"] / 3600)
+        # The factory's settings, not the document's own fields: $3.5/h, 2 s windows.
+        assert window["window_s"] == 2.0
+        assert window["price_per_hour_usd"] == 3.5
+        assert window["cost_usd"] == pytest.approx(3.5 * 2.0 / 3600, rel=1e-12)
 
 
 def test_ten_thousand_events_exactly_once_with_costs_and_dead_letters(

@@ -37,6 +37,11 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         ({**GOOD, "GPU_SOURCE": "tpu"}, ["GPU_SOURCE"]),
         ({**GOOD, "MONGODB_URI": "http://u:hunter2@db"}, ["MONGODB_URI"]),
         ({**GOOD, "SEED_TRACE": "/nonexistent/trace.json"}, ["SEED_TRACE"]),
+        ({**GOOD, "WINDOW_S": "0.0005"}, ["WINDOW_S"]),
+        ({**GOOD, "PRICE_TABLE": "{not json"}, ["PRICE_TABLE"]),
+        ({**GOOD, "PRICE_TABLE": '{"models": {"NVIDIA H200": -1}}'}, ["PRICE_TABLE"]),
+        ({**GOOD, "PRICE_TABLE": '{"regions": {}}'}, ["PRICE_TABLE"]),
+        ({**GOOD, "MAX_FUTURE_SKEW_S": "-5"}, ["MAX_FUTURE_SKEW_S"]),
     ],
 )
 def test_bad_settings_stop_with_one_line_and_exit_2(env: dict[str, str], names: list[str]) -> None:
