@@ -10,10 +10,16 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 VmName = Literal["vm1", "vm2", "vm3", "vm4"]
-Role = Literal["kafka-zk", "mongodb", "processor", "producers"]
+Role = Literal["kafka-zk", "mongodb", "processor", "producers", "gpu"]
+"""The four VM roles, and `gpu`: a GPU host the user already has, listed in
+`[[gpu_hosts]]`, where gpucost runs only `gpucost-agent`."""
 
 VM_NAMES: Final[tuple[VmName, ...]] = ("vm1", "vm2", "vm3", "vm4")
 ROLES: Final[tuple[Role, ...]] = ("kafka-zk", "mongodb", "processor", "producers")
+"""The roles of the VMs a provider makes (one each)."""
+GPU_ROLE: Final = "gpu"
+EXISTING: Final = "existing"
+"""The `provider` of a host gpucost did not make: a listed GPU host."""
 DEFAULT_ROLES: Final[dict[VmName, Role]] = dict(zip(VM_NAMES, ROLES, strict=True))
 
 ABSENT: Final = "absent"
@@ -23,7 +29,8 @@ ABSENT: Final = "absent"
 class Host(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    name: VmName
+    name: str
+    """vm1..vm4 for the VMs a provider made; a GPU host's own name (its node)."""
     role: Role
     provider: str
     state: str
@@ -37,6 +44,9 @@ class Host(BaseModel):
     ssh_host_key_fingerprints: tuple[str, ...] = ()
     """SHA256 fingerprints the provider vouches for (AWS: from the console output);
     empty: gpucost refuses to connect (it never trusts a key on first use)."""
+    source_cidr: str | None = None
+    """Where other hosts see this one's connections come from, when that is not its
+    private address (a listed GPU host outside the VMs' subnet)."""
     ssh_host_keys: tuple[str, ...] = ()
     """The public host keys themselves ("type base64"), where the provider has them:
     pinned before the first connection."""
@@ -63,7 +73,7 @@ class Inventory(BaseModel):
     base_image_archive: str | None = None
     """A `docker save` tarball of `base_image` on this machine, to upload and load."""
 
-    def host(self, name: VmName) -> Host:
+    def host(self, name: str) -> Host:
         for host in self.hosts:
             if host.name == name:
                 return host

@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol
 from pydantic import ValidationError
 
 from gpucost.errors import GpucostError
-from gpucost.inventory import Inventory, VmName
+from gpucost.inventory import Inventory
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -122,7 +122,7 @@ class StateDir:
                 hint="delete it; cloud resources are found again by their tags",
             ) from exc
 
-    def log_file(self, vm: VmName) -> Path:
+    def log_file(self, vm: str) -> Path:
         return self.path / LOGS_DIR / f"{vm}.log"
 
     @property

@@ -70,3 +70,27 @@ class AgentDeploySettings(_Table):
     whole flow (agent -> Kafka -> processor). False: the processor samples itself."""
     gpu_source: Literal["auto", "nvml", "smi", "seed"] = "seed"
     """What the producers' VM agent reads; seed: the recorded H200 trace."""
+
+
+class GpuHostSettings(_Table):
+    """A GPU host you already have (`[[gpu_hosts]]`): `gpucost up` runs
+    `gpucost-agent` on it, beside its inference servers, and nothing else. Its
+    firewall stays yours: the agent only connects out, to Kafka on vm1 (9092)."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """The node name its samples carry: the one its inference servers' events name."""
+    address: str = Field(min_length=1)
+    """Where this machine reaches it over SSH (an IP address or DNS name)."""
+    ssh_user: str = "ubuntu"
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    host_key: str = Field(pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+$")
+    """Its SSH host key, "type base64" (`ssh-keyscan` on a trusted path, or
+    /etc/ssh/ssh_host_ed25519_key.pub on the host): pinned, never trusted on first use."""
+    source_cidr: str | None = None
+    """Where vm1 sees its connections come from (for the firewall rules on vm1);
+    default: `address`/32. It must reach vm1's private address."""
+    gpu_source: Literal["auto", "nvml", "smi", "seed"] = "auto"
+
+    @property
+    def kafka_source(self) -> str:
+        return self.source_cidr or f"{self.address}/32"

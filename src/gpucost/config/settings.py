@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from gpucost.config.deploy import (
     AgentDeploySettings,
+    GpuHostSettings,
     ImageSettings,
     KafkaSettings,
     MongoSettings,
@@ -97,6 +98,8 @@ class GpucostConfig(BaseSettings):
     images: ImageSettings = Field(default_factory=ImageSettings)
     producers: ProducerDeploySettings = Field(default_factory=ProducerDeploySettings)
     agent: AgentDeploySettings = Field(default_factory=AgentDeploySettings)
+    gpu_hosts: list[GpuHostSettings] = Field(default_factory=list)
+    """`[[gpu_hosts]]`: GPU hosts you already have, each running `gpucost-agent`."""
 
     @field_validator("deployment")
     @classmethod
@@ -130,6 +133,15 @@ class GpucostConfig(BaseSettings):
         if sorted(value) != sorted(VM_NAMES) or sorted(value.values()) != sorted(ROLES):
             raise ValueError("map each of vm1..vm4 to a different role of " + ", ".join(ROLES))
         return dict(sorted(value.items()))
+
+    @field_validator("gpu_hosts")
+    @classmethod
+    def _gpu_host_names(cls, value: list[GpuHostSettings]) -> list[GpuHostSettings]:
+        names = [h.name for h in value]
+        clash = sorted({n for n in names if names.count(n) > 1 or n in VM_NAMES})
+        if clash:
+            raise ValueError(f"each GPU host needs its own name, not one of vm1..vm4: {clash}")
+        return value
 
     @property
     def key_name(self) -> str:

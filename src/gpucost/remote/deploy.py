@@ -19,7 +19,7 @@ from typing import Final
 
 from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError
-from gpucost.inventory import Inventory, VmName
+from gpucost.inventory import Inventory
 from gpucost.paths import scripts_dir
 from gpucost.remote.hostkeys import HostKeyStore
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
@@ -59,7 +59,7 @@ def load_secrets(state: StateDir, *, create: bool = True) -> Secrets:
 def connect(
     config: GpucostConfig,
     inventory: Inventory,
-    vm: VmName,
+    vm: str,
     *,
     notice: Progress = no_progress,
     retry_for: float = 300,

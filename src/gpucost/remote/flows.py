@@ -48,9 +48,11 @@ FLOWS: Final[tuple[Flow, ...]] = (
     Flow(ADMIN, "processor", API_PORT, "api"),
     Flow("processor", "kafka-zk", KAFKA_PORT, "kafka"),
     Flow("producers", "kafka-zk", KAFKA_PORT, "kafka"),
+    Flow("gpu", "kafka-zk", KAFKA_PORT, "kafka"),
     Flow("processor", "mongodb", MONGO_PORT, "mongodb"),
 )
-"""Everything else is closed: default deny, in the cloud and on every host."""
+"""Everything else is closed: default deny, in the cloud and on every VM. (`gpu` hosts
+are yours: gpucost adds no firewall there; they only connect out, to Kafka.)"""
 
 LOOPBACK_ONLY: Final[dict[Role, tuple[int, ...]]] = {"kafka-zk": (ZK_PORT,)}
 """Ports that listen on a host's loopback only: ZooKeeper's one client is the broker

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from gpucost.config.settings import GpucostConfig
-from gpucost.inventory import Host, Inventory, Role, VmName
+from gpucost.inventory import Host, Inventory, Role
 from gpucost.remote.deploy import connect
 from gpucost.remote.flows import API_PORT
 from gpucost.remote.role_steps import PROCESSOR, PRODUCER
@@ -96,7 +96,7 @@ def deployed(config: GpucostConfig) -> bool:
     return StateDir.of(config).file(SECRETS_FILE).is_file()
 
 
-def service_health(config: GpucostConfig, inventory: Inventory) -> dict[VmName, Health]:
+def service_health(config: GpucostConfig, inventory: Inventory) -> dict[str, Health]:
     """Each running VM's services; {} for a VM that is not running."""
     with ThreadPoolExecutor(max_workers=max(1, len(inventory.hosts))) as pool:
         found = pool.map(lambda h: _one(config, inventory, h), inventory.hosts)

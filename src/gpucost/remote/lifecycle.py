@@ -12,6 +12,7 @@ from gpucost.config.settings import GpucostConfig
 from gpucost.config.support import check_settings
 from gpucost.errors import GpucostError
 from gpucost.inventory import Inventory
+from gpucost.remote.gpu_hosts import with_gpu_hosts
 from gpucost.remote.providers import (
     Plan,
     Progress,
@@ -65,6 +66,7 @@ def deploy(
     inventory deployed to, host keys included."""
     # Never an SSH connection before the provider vouched for the host keys.
     inventory = get_provider(config.provider).ready(config, inventory, progress)
+    inventory = with_gpu_hosts(config, inventory)
     _deployer(config, inventory, progress)
     return inventory
 
@@ -83,4 +85,5 @@ def down(config: GpucostConfig, progress: Progress = no_progress) -> list[Resour
 
 
 def status(config: GpucostConfig) -> Inventory:
-    return get_provider(config.provider).inventory(config)
+    """The VMs as the provider sees them, then the listed GPU hosts."""
+    return with_gpu_hosts(config, get_provider(config.provider).inventory(config))

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError
-from gpucost.inventory import Host, Inventory, Role, VmName
+from gpucost.inventory import GPU_ROLE, Host, Inventory, Role
 from gpucost.remote.flows import ADMIN, API_PORT, KAFKA_PORT, MONGO_PORT, ingress
 from gpucost.remote.steps import HostSteps, Step, Upload
 
@@ -52,11 +52,11 @@ class Artifacts:
     """Uploaded Kafka tarball; None: the VM downloads Apache's release."""
 
 
-def allowed_sources(inventory: Inventory) -> dict[VmName, tuple[tuple[int, str], ...]]:
+def allowed_sources(inventory: Inventory) -> dict[str, tuple[tuple[int, str], ...]]:
     """The port matrix (`flows.FLOWS`) as ufw rules (port, source) per VM: a role
     becomes the private address of each of its hosts; `admin` stays as it is:
     the harden script resolves it."""
-    rules: dict[VmName, tuple[tuple[int, str], ...]] = {}
+    rules: dict[str, tuple[tuple[int, str], ...]] = {}
     for host in inventory.hosts:
         rules[host.name] = tuple(
             (flow.port, source)
@@ -69,7 +69,7 @@ def allowed_sources(inventory: Inventory) -> dict[VmName, tuple[tuple[int, str],
 def _addresses(inventory: Inventory, source: str) -> tuple[str, ...]:
     if source == ADMIN:
         return (ADMIN,)
-    return tuple(_private_ip(h) for h in inventory.hosts if h.role == source)
+    return tuple(h.source_cidr or _private_ip(h) for h in inventory.hosts if h.role == source)
 
 
 _ROLES: Final[tuple[Role, ...]] = ("kafka-zk", "mongodb", "processor", "producers")
@@ -267,7 +267,7 @@ def processor_step(inventory: Inventory, config: GpucostConfig, secrets: Secrets
     settings = {
         # From agents through Kafka, or the processor's own GPUs (else the seed trace),
         # named as its own VM.
-        "GPU_SOURCE": "agent" if config.agent.on_producers else "auto",
+        "GPU_SOURCE": "agent" if uses_agents(config) else "auto",
         "NODE": inventory.by_role("processor").name,
         "SAMPLES_TOPIC": SAMPLES_TOPIC,
         "PRICE_PER_HOUR_USD": repr(config.price_per_gpu_hour_usd),
@@ -316,16 +316,26 @@ def producers_step(inventory: Inventory, config: GpucostConfig) -> Step:
 
 def agent_nodes(inventory: Inventory, config: GpucostConfig) -> tuple[str, ...]:
     """The nodes a `gpucost-agent` publishes samples for: what `verify` expects to see."""
-    return (inventory.by_role("producers").name,) if config.agent.on_producers else ()
+    on_vm = (inventory.by_role("producers").name,) if config.agent.on_producers else ()
+    return on_vm + tuple(h.name for h in inventory.hosts if h.role == GPU_ROLE)
+
+
+def uses_agents(config: GpucostConfig) -> bool:
+    """Whether GPU samples come from agents (the processor then reads no GPU itself)."""
+    return config.agent.on_producers or bool(config.gpu_hosts)
 
 
 def agent_step(inventory: Inventory, config: GpucostConfig, host: Host) -> Step:
     """`gpucost-agent` on `host`, publishing its GPUs' samples as node `host.name`."""
+    source = config.agent.gpu_source
+    for listed in config.gpu_hosts:
+        if listed.name == host.name:
+            source = listed.gpu_source
     settings = {
         "KAFKA_BOOTSTRAP": kafka_bootstrap(inventory),
         "NODE": host.name,
         "AGENT_ID": f"{AGENT}@{host.name}",
-        "GPU_SOURCE": config.agent.gpu_source,
+        "GPU_SOURCE": source,
         "SAMPLES_TOPIC": SAMPLES_TOPIC,
         "KAFKA_TOPIC": TOPICS[0],
     }
@@ -334,7 +344,7 @@ def agent_step(inventory: Inventory, config: GpucostConfig, host: Host) -> Step:
         (host.role,),
         "producers",
         "agent.sh",
-        f"container {AGENT}: GPU samples ({config.agent.gpu_source}) to {SAMPLES_TOPIC}",
+        f"container {AGENT}: GPU samples ({source}) to {SAMPLES_TOPIC}",
         env=(("IMAGE", config.images.name), ("NAME", AGENT)),
         uploads=(Upload("agent.env", content=_env_file(settings), mode=0o600),),
         check=f"docker inspect -f '{{{{.State.Running}}}}' {AGENT} 2>/dev/null | grep -qx true",
@@ -346,7 +356,8 @@ def build_steps(
 ) -> tuple[HostSteps, ...]:
     """Every host's steps in order; the runner adds the order across hosts."""
     missing = [h.name for h in inventory.hosts if h.state != "running"]
-    if missing or len(inventory.hosts) != len(_ROLES):
+    vms = [h for h in inventory.hosts if h.role != GPU_ROLE]
+    if missing or len(vms) != len(_ROLES):
         raise InventoryNotReady(
             f"not every VM is running ({', '.join(missing) or 'some are absent'})",
             hint="run `gpucost up` (or `gpucost status` to see them)",
@@ -368,7 +379,13 @@ def build_steps(
             producers_step(inventory, config),
         ),
     }
+    # A GPU host is yours: gpucost does not harden it, only runs the agent there.
+    gpu_steps = (*image_steps(config, artifacts, GPU_ROLE),)
     return tuple(
         HostSteps(h.name, h.role, common_steps(inventory, config, h) + role_steps[h.role])
+        for h in vms
+    ) + tuple(
+        HostSteps(h.name, h.role, (*gpu_steps, agent_step(inventory, config, h)))
         for h in inventory.hosts
+        if h.role == GPU_ROLE
     )

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Literal
 
 from gpucost.errors import GpucostError
-from gpucost.inventory import VmName
 from gpucost.remote.providers.base import Progress, ProgressEvent, no_progress
 from gpucost.remote.ssh import Connection, mask
 from gpucost.remote.steps import (
@@ -56,12 +55,12 @@ class _WaveGate:
     """Each host reports the wave it reached; a host enters wave w only when
     every host has finished all its steps of earlier waves."""
 
-    def __init__(self, vms: Sequence[VmName]) -> None:
+    def __init__(self, vms: Sequence[str]) -> None:
         self._reached = dict.fromkeys(vms, 0)
         self._cond = threading.Condition()
         self.failed = False
 
-    def enter(self, vm: VmName, wave: int) -> None:
+    def enter(self, vm: str, wave: int) -> None:
         with self._cond:
             self._reached[vm] = max(self._reached[vm], wave)
             self._cond.notify_all()
@@ -71,7 +70,7 @@ class _WaveGate:
             if self.failed:
                 raise Aborted
 
-    def finish(self, vm: VmName, *, failed: bool = False) -> None:
+    def finish(self, vm: str, *, failed: bool = False) -> None:
         with self._cond:
             self._reached[vm] = len(WAVES)
             self.failed = self.failed or failed
@@ -145,7 +144,7 @@ def run_step(
 
 def run_steps(
     hosts: Sequence[HostSteps],
-    connect: Callable[[VmName], Connection],
+    connect: Callable[[str], Connection],
     progress: Progress = no_progress,
     scripts_dir: Path = SCRIPTS_DIR,
     markers: str = MARKERS,

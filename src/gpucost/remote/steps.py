@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from gpucost.inventory import Role, VmName
+from gpucost.inventory import Role
 from gpucost.paths import scripts_dir
 
 Wave = Literal["prepare", "data", "processor", "producers"]
@@ -122,7 +122,7 @@ class Step:
 class HostSteps:
     """The steps of one host, in order."""
 
-    vm: VmName
+    vm: str
     role: Role
     steps: tuple[Step, ...]
 

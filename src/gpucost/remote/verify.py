@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from gpucost.config.settings import GpucostConfig
-from gpucost.inventory import Host, Inventory, VmName
+from gpucost.inventory import GPU_ROLE, Host, Inventory
 from gpucost.remote.commands import produce_once, running_inventory
 from gpucost.remote.deploy import connect
 from gpucost.remote.flows import ADMIN, API_PORT, MONGO_PORT, every_port, listening_ports
@@ -40,13 +40,18 @@ def expected_open(inventory: Inventory, source: str, target: Host, port: int) ->
         return False
     if source == target.name:
         return True  # a VM's own address is loopback traffic, which ufw lets through
-    source_ip = ADMIN if source == ADMIN else inventory.host(source).private_ip  # type: ignore[arg-type]
+    source_ip = ADMIN if source == ADMIN else inventory.host(source).private_ip
     return (port, source_ip) in allowed_sources(inventory)[target.name]
+
+
+def vms(inventory: Inventory) -> list[Host]:
+    """The hosts whose firewall gpucost set: every one but the listed GPU hosts."""
+    return [h for h in inventory.hosts if h.role != GPU_ROLE]
 
 
 def _matrix_check(inventory: Inventory, source: str, seen: dict[tuple[str, int], bool]) -> Check:
     wrong = []
-    for host in inventory.hosts:
+    for host in vms(inventory):
         for port in PROBED_PORTS:
             want = expected_open(inventory, source, host, port)
             got = seen[(host.name, port)]
@@ -60,7 +65,7 @@ def _matrix_check(inventory: Inventory, source: str, seen: dict[tuple[str, int],
 
 
 def ports_from_admin(inventory: Inventory) -> Check:
-    targets = [(h, p) for h in inventory.hosts for p in PROBED_PORTS]
+    targets = [(h, p) for h in vms(inventory) for p in PROBED_PORTS]
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
         opened = list(
             pool.map(lambda t: probe_port(t[0].public_ip or t[0].private_ip or "", t[1]), targets)
@@ -72,7 +77,7 @@ def ports_from_admin(inventory: Inventory) -> Check:
 
 
 def ports_from_vm(inventory: Inventory, conn: Connection) -> Check:
-    probes = " ".join(f"{h.name}:{h.private_ip}:{p}" for h in inventory.hosts for p in PROBED_PORTS)
+    probes = " ".join(f"{h.name}:{h.private_ip}:{p}" for h in vms(inventory) for p in PROBED_PORTS)
     # All probes at once: a port that ufw drops costs the whole timeout.
     script = (
         f'for t in {probes}; do (IFS=: read -r n a p <<<"$t"; '
@@ -208,8 +213,8 @@ def verify(
     step("health and ports from this machine")
     checks.append(health(inventory))
     checks.append(ports_from_admin(inventory))
-    checks += [no_passwords(h) for h in inventory.hosts]
-    conns: dict[VmName, SshConnection] = {}
+    checks += [no_passwords(h) for h in vms(inventory)]
+    conns: dict[str, SshConnection] = {}
     try:
         for host in inventory.hosts:
             conns[host.name] = connect(config, inventory, host.name, retry_for=30)

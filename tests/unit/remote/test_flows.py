@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.inventory import DEFAULT_ROLES, ROLES
+from gpucost.inventory import DEFAULT_ROLES, GPU_ROLE, ROLES
 from gpucost.remote.flows import ADMIN, FLOWS, LOOPBACK_ONLY, ZK_PORT, matrix
 from gpucost.remote.providers.aws_security import security_matrix
 from gpucost.remote.role_steps import allowed_sources
 from gpucost.remote.verify import PROBED_PORTS, expected_open
-from support.inventories import inventory
+from support.inventories import GPU_HOST, inventory
 
 pytestmark = pytest.mark.unit
 
@@ -22,6 +22,7 @@ Triple = tuple[str, str, int]
 
 ARCHITECTURE = Path(__file__).resolve().parents[3] / "docs" / "architecture.md"
 ADMIN_CIDR = "203.0.113.7/32"
+GPU_CIDR = "192.0.2.50/32"
 
 
 def test_the_matrix_is_the_design() -> None:
@@ -30,6 +31,7 @@ def test_the_matrix_is_the_design() -> None:
         (ADMIN, "processor", 8080),
         ("processor", "kafka-zk", 9092),
         ("producers", "kafka-zk", 9092),
+        ("gpu", "kafka-zk", 9092),
         ("processor", "mongodb", 27017),
     }
     assert LOOPBACK_ONLY == {"kafka-zk": (ZK_PORT,)}
@@ -37,33 +39,38 @@ def test_the_matrix_is_the_design() -> None:
 
 def test_security_groups_are_the_matrix() -> None:
     seen: set[Triple] = set()
-    for role, rules in security_matrix(ADMIN_CIDR).items():
+    cidr_of = {ADMIN_CIDR: ADMIN, GPU_CIDR: "gpu"}
+    for role, rules in security_matrix(ADMIN_CIDR, (GPU_CIDR,)).items():
         for rule in rules:
-            assert rule.from_group or rule.source == ADMIN_CIDR, rule
-            seen.add((rule.source if rule.from_group else ADMIN, role, rule.port))
+            assert rule.from_group or rule.source in cidr_of, rule
+            seen.add((rule.source if rule.from_group else cidr_of[rule.source], role, rule.port))
     assert seen == matrix()
 
 
 def test_ufw_rules_are_the_matrix() -> None:
-    inv = inventory()
+    inv = inventory(gpu_hosts=(GPU_HOST,))
     role_of_ip = {h.private_ip: h.role for h in inv.hosts}
     seen: set[Triple] = set()
     for vm, rules in allowed_sources(inv).items():
+        if inv.host(vm).role == "gpu":
+            continue  # gpucost adds no firewall to a GPU host you own
         for port, source in rules:
             seen.add((ADMIN if source == ADMIN else role_of_ip[source], inv.host(vm).role, port))
     assert seen == matrix()
 
 
 def test_verify_expects_the_matrix() -> None:
-    inv = inventory()
+    inv = inventory(gpu_hosts=(GPU_HOST,))
     seen: set[Triple] = set()
     for source in (ADMIN, *(h.name for h in inv.hosts)):
         for target in inv.hosts:
+            if target.role == "gpu":
+                continue  # not probed: its firewall is not gpucost's
             if source == target.name:
                 continue  # a host reaching itself is loopback, not the firewall
             for port in PROBED_PORTS:
                 if expected_open(inv, source, target, port):
-                    role = ADMIN if source == ADMIN else inv.host(source).role  # type: ignore[arg-type]
+                    role = ADMIN if source == ADMIN else inv.host(source).role
                     seen.add((role, target.role, port))
     assert seen == matrix()
     assert set(PROBED_PORTS) >= {f.port for f in FLOWS} | {ZK_PORT}
@@ -86,7 +93,7 @@ def documented_matrix() -> set[Triple]:
             return ADMIN
         first = cell.split()[0]
         if first not in role_of_vm:
-            assert first in ROLES, f"{cell!r} names neither a VM nor a role"
+            assert first in (*ROLES, GPU_ROLE), f"{cell!r} names neither a VM nor a role"
             return first
         role = role_of_vm[first]
         assert role in cell, f"{cell!r}: {first} is {role} by default"

@@ -8,14 +8,14 @@ also gives the ufw rules on each host and what `verify` expects.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from gpucost.config.settings import GpucostConfig
-from gpucost.inventory import ROLES, Role
+from gpucost.inventory import GPU_ROLE, ROLES, Role
 from gpucost.remote.flows import ADMIN, ingress
 from gpucost.remote.providers.aws_errors import already_gone_ok, error_code
 from gpucost.remote.providers.aws_tags import (
@@ -50,16 +50,27 @@ class Rule:
         return self.source in ROLES
 
 
-def security_matrix(admin_cidr: str) -> dict[Role, tuple[Rule, ...]]:
-    """The port matrix as ingress rules, per role: the admin becomes its CIDR,
-    a role becomes a reference to that role's group."""
+def security_matrix(admin_cidr: str, gpu_cidrs: Sequence[str] = ()) -> dict[Role, tuple[Rule, ...]]:
+    """The port matrix as ingress rules, per role: the admin becomes its CIDR, the
+    listed GPU hosts theirs, a VM role becomes a reference to that role's group."""
+
+    def sources(source: str) -> Sequence[str]:
+        if source == ADMIN:
+            return (admin_cidr,)
+        if source == GPU_ROLE:
+            return gpu_cidrs
+        return (source,)
+
     return {
         role: tuple(
-            Rule(f.port, admin_cidr if f.source == ADMIN else f.source, f.description)
-            for f in ingress(role)
+            Rule(f.port, src, f.description) for f in ingress(role) for src in sources(f.source)
         )
         for role in ROLES
     }
+
+
+def gpu_cidrs(config: GpucostConfig) -> tuple[str, ...]:
+    return tuple(h.kafka_source for h in config.gpu_hosts)
 
 
 def group_name(deployment: str, role: Role) -> str:
@@ -160,7 +171,7 @@ def diff_rules(
     not made yet are left for converge (they cannot be compared)."""
     group_ids = {role: str(g["GroupId"]) for role, g in groups.items()}
     diffs = []
-    for role, rules in security_matrix(admin_cidr).items():
+    for role, rules in security_matrix(admin_cidr, gpu_cidrs(config)).items():
         group = groups.get(role)
         if group is None:
             continue
@@ -185,7 +196,7 @@ def plan_security(
         if role in groups:
             changes.append(Change(Action.KEEP, "security group", name, group_ids[role]))
         else:
-            rules = security_matrix(admin_cidr)[role]
+            rules = security_matrix(admin_cidr, gpu_cidrs(config))[role]
             detail = "; ".join(f"{r.port}/tcp from {r.source}" for r in rules)
             changes.append(Change(Action.CREATE, "security group", name, detail))
     for diff in diff_rules(config, groups, admin_cidr):
