@@ -131,6 +131,10 @@ def run_host(names: LocalNames, vm: VmName, role: Role, image: str = HOST_IMAGE)
         "docker",
         "run",
         "--detach",
+        # A terminal as the console: systemd points its own output at /dev/null, so
+        # what the host prints to its console (its host keys, as an EC2 console shows
+        # them) reaches `docker logs` only through /dev/console, which needs a tty.
+        "--tty",
         "--name",
         names.container(vm),
         "--hostname",

@@ -52,8 +52,8 @@ Before=ssh.service
 [Service]
 Type=oneshot
 ExecStart=/usr/bin/ssh-keygen -A
-# As cloud-init does on EC2: the keys go to the console, here PID 1's output
-# (what `docker logs` shows), where the provider reads them as on AWS.
+# As cloud-init does on EC2: the keys go to the console, here the container's
+# terminal (what `docker logs` shows), where the provider reads them as on AWS.
 ExecStartPost=-/usr/local/sbin/gpucost-print-host-keys
 
 [Install]
@@ -77,7 +77,7 @@ keys="${KEYS_DIR:-/etc/ssh}"
     echo "-----BEGIN SSH HOST KEY KEYS-----"
     for f in "$keys"/ssh_host_*key.pub; do [ -f "$f" ] && cat "$f"; done
     echo "-----END SSH HOST KEY KEYS-----"
-} | sed 's/^/ec2: /' >"${CONSOLE:-/proc/1/fd/1}"
+} | sed 's/^/ec2: /' >"${CONSOLE:-/dev/console}"
 """
 
 
@@ -147,7 +147,7 @@ def customise_python(root: Path) -> None:
 
 HOST_RECIPE: Final = Recipe(
     image=HOST_IMAGE,
-    version="3",
+    version="4",
     packages=(
         "systemd",
         "systemd-sysv",
