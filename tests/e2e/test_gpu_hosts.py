@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any, Final
@@ -28,7 +26,7 @@ from pymongo import MongoClient
 
 from gpucost.config.settings import load_config
 from gpucost.report.tunnel import deployment_uri
-from support.flow import Flow
+from support.flow import Flow, new_flow
 from support.gpu_host import make_gpu_host
 from support.tools import require_tool
 
@@ -46,22 +44,7 @@ DOWN_S: Final = 35.0
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     require_tool("ssh", "apt-get install -y openssh-client")
-    work = tmp_path_factory.mktemp("gpu-hosts")
-    key = work / "key" / "id_ed25519"
-    key.parent.mkdir(mode=0o700)
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "gpucost-e2e", "-f", str(key)],
-        check=True,
-        timeout=30,
-    )
-    deployment = f"e2e-gpu-{secrets.token_hex(3)}"
-    (work / "gpucost.toml").write_text(
-        f'deployment = "{deployment}"\n'
-        'provider = "local"\n'
-        f'local_subnet = "{SUBNET}"\n'
-        f'ssh_public_key = "{key}.pub"\n'
-    )
-    state = Flow(work, deployment, time.monotonic() + BUDGET_S, BUDGET_S)
+    state = new_flow(tmp_path_factory.mktemp("gpu-hosts"), "e2e-gpu", SUBNET, BUDGET_S)
     try:
         yield state
     finally:

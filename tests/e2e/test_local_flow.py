@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -37,7 +35,7 @@ import pytest
 
 from gpucost.inventory import VM_NAMES
 from gpucost.remote.health import API_HEALTH, HEALTHY
-from support.flow import Flow
+from support.flow import Flow, new_flow
 from support.tools import require_tool
 
 pytestmark = [
@@ -66,22 +64,7 @@ def _docker(*args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
-    work = tmp_path_factory.mktemp("flow")
-    key = work / "key" / "id_ed25519"
-    key.parent.mkdir(mode=0o700)
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "gpucost-e2e", "-f", str(key)],
-        check=True,
-        timeout=30,
-    )
-    deployment = f"e2e-{secrets.token_hex(3)}"
-    (work / "gpucost.toml").write_text(
-        f'deployment = "{deployment}"\n'
-        'provider = "local"\n'
-        f'local_subnet = "{SUBNET}"\n'
-        f'ssh_public_key = "{key}.pub"\n'
-    )
-    state = Flow(work, deployment, time.monotonic() + BUDGET_S, BUDGET_S)
+    state = new_flow(tmp_path_factory.mktemp("flow"), "e2e", SUBNET, BUDGET_S)
     try:
         yield state
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -66,3 +67,23 @@ def _tail(exc: subprocess.TimeoutExpired) -> str:
             text = stream.decode(errors="replace") if isinstance(stream, bytes) else stream
             parts.append(text[-3000:])
     return "\n".join(parts)
+
+
+def new_flow(work: Path, prefix: str, subnet: str, budget_s: float) -> Flow:
+    """A working directory with its own SSH key and a `gpucost.toml` for a local
+    deployment of its own (`<prefix>-<random>`) on `subnet`."""
+    key = work / "key" / "id_ed25519"
+    key.parent.mkdir(mode=0o700)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "gpucost-e2e", "-f", str(key)],
+        check=True,
+        timeout=30,
+    )
+    deployment = f"{prefix}-{secrets.token_hex(3)}"
+    (work / "gpucost.toml").write_text(
+        f'deployment = "{deployment}"\n'
+        'provider = "local"\n'
+        f'local_subnet = "{subnet}"\n'
+        f'ssh_public_key = "{key}.pub"\n'
+    )
+    return Flow(work, deployment, time.monotonic() + budget_s, budget_s)

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from gpucost.config.settings import GpucostConfig, load_config
+from gpucost.errors import ConfigError
+from gpucost.remote.gpu_hosts import with_gpu_hosts
 from gpucost.remote.role_steps import (
     Artifacts,
     InventoryNotReady,
     Secrets,
+    agent_nodes,
     allowed_sources,
     build_steps,
 )
@@ -221,3 +224,53 @@ def test_without_the_agent_the_processor_samples_itself_under_its_own_name(
     assert b"GPU_SOURCE=auto\n" in processor
     assert b"NODE=vm3\n" in processor
     assert b"PRODUCER_NODE=vm3\n" in steps["vm4"].step("producers").uploads[0].content
+
+
+GPU_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHa0d3aG9zdGtleWZvcnRlc3RzMTIzNDU2Nzg5MA"
+LISTED = {
+    "name": "gpu-7",
+    "address": "192.0.2.70",
+    "host_key": GPU_KEY,
+    "source_cidr": "192.0.2.0/28",
+}
+
+
+def test_a_listed_gpu_host_gets_the_agent_and_nothing_else(artifacts: Artifacts) -> None:
+    cfg = config(gpu_hosts=[LISTED])
+    inv = with_gpu_hosts(cfg, inventory())
+    steps = {p.vm: p for p in build_steps(cfg, inv, SECRETS, artifacts)}
+    # Its firewall stays the user's: no boot wait, no harden; Docker, image, agent.
+    assert [s.name for s in steps["gpu-7"].steps] == ["docker", "image", "agent"]
+    agent = dict(
+        line.split("=", 1)
+        for line in steps["gpu-7"].step("agent").uploads[0].content.decode().splitlines()
+    )
+    assert agent["NODE"] == "gpu-7"
+    assert agent["GPU_SOURCE"] == "auto"
+    # vm1 admits it on 9092, from where it connects.
+    harden = dict(steps["vm1"].step("harden").env)
+    assert "9092:192.0.2.0/28" in harden["ALLOW"].split()
+    assert agent_nodes(inv, cfg) == ("vm4", "gpu-7")
+
+
+def test_a_gpu_host_s_key_is_published_before_any_connection() -> None:
+    (host,) = [
+        h for h in with_gpu_hosts(config(gpu_hosts=[LISTED]), inventory()).hosts if h.role == "gpu"
+    ]
+    assert host.ssh_host_keys == (GPU_KEY,)
+    assert host.ssh_host_key_fingerprints[0].startswith("SHA256:")
+    assert (host.private_ip, host.ssh_user, host.provider) == ("192.0.2.70", "ubuntu", "existing")
+
+
+@pytest.mark.parametrize(
+    ("hosts", "message"),
+    [
+        ([{**LISTED, "name": "vm3"}], "its own name"),
+        ([LISTED, LISTED], "its own name"),
+        ([{**LISTED, "host_key": "AAAA"}], "host_key"),
+        ([{k: v for k, v in LISTED.items() if k != "host_key"}], "host_key"),
+    ],
+)
+def test_bad_gpu_hosts_are_refused(hosts: list[dict[str, str]], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config(gpu_hosts=hosts)
