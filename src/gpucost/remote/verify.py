@@ -89,7 +89,7 @@ def ports_from_vm(inventory: Inventory, conn: Connection) -> Check:
     for line in result.stdout.splitlines():
         name, port, state = line.split()
         seen[(name, int(port))] = state == "open"
-    if len(seen) != len(inventory.hosts) * len(PROBED_PORTS):
+    if len(seen) != len(vms(inventory)) * len(PROBED_PORTS):
         return Check(f"ports from {conn.vm}", False, f"probe failed: {result.tail(3)}")
     return _matrix_check(inventory, conn.vm, seen)
 

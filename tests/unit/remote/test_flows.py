@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gpucost.inventory import DEFAULT_ROLES, GPU_ROLE, ROLES
+from gpucost.inventory import DEFAULT_ROLES, GPU_ROLE, ROLES, Inventory
 from gpucost.remote.flows import ADMIN, FLOWS, LOOPBACK_ONLY, ZK_PORT, matrix
 from gpucost.remote.providers.aws_security import security_matrix
 from gpucost.remote.role_steps import allowed_sources
-from gpucost.remote.verify import PROBED_PORTS, expected_open
+from gpucost.remote.ssh import Result
+from gpucost.remote.verify import PROBED_PORTS, expected_open, ports_from_vm
 from support.inventories import GPU_HOST, inventory
 
 pytestmark = pytest.mark.unit
@@ -110,3 +111,25 @@ def documented_matrix() -> set[Triple]:
 
 def test_architecture_doc_table_is_the_matrix() -> None:
     assert documented_matrix() == matrix()
+
+
+class ProbingHost:
+    """A host that answers verify's probe script as a firewall built from FLOWS would."""
+
+    def __init__(self, inv: Inventory, vm: str) -> None:
+        self.inv, self.vm = inv, vm
+
+    def run(self, script: str, **_: object) -> Result:
+        lines = []
+        for probe in script.split("for t in ", 1)[1].split("; do", 1)[0].split():
+            name, _address, port = probe.split(":")
+            open_ = expected_open(self.inv, self.vm, self.inv.host(name), int(port))
+            lines.append(f"{name} {port} {'open' if open_ else 'closed'}")
+        return Result(0, "\n".join(lines) + "\n", "")
+
+
+def test_verify_probes_the_vms_from_every_host_gpu_hosts_too() -> None:
+    inv = inventory(gpu_hosts=(GPU_HOST,))
+    for host in inv.hosts:
+        check = ports_from_vm(inv, ProbingHost(inv, host.name))  # type: ignore[arg-type]
+        assert check.ok, check
