@@ -22,7 +22,8 @@ def gpu_host(settings: GpuHostSettings) -> Host:
         state="running",
         public_ip=settings.address,
         private_ip=settings.address,
-        source_cidr=settings.kafka_source,
+        # Unset: the firewall rules on vm1 name its address, as they name the VMs'.
+        source_cidr=settings.source_cidr,
         ssh_user=settings.ssh_user,
         ssh_port=settings.ssh_port,
         ssh_host_key_fingerprints=(fingerprint(key),),

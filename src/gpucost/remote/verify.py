@@ -40,7 +40,11 @@ def expected_open(inventory: Inventory, source: str, target: Host, port: int) ->
         return False
     if source == target.name:
         return True  # a VM's own address is loopback traffic, which ufw lets through
-    source_ip = ADMIN if source == ADMIN else inventory.host(source).private_ip
+    if source == ADMIN:
+        source_ip: str | None = ADMIN
+    else:
+        origin = inventory.host(source)
+        source_ip = origin.source_cidr or origin.private_ip
     return (port, source_ip) in allowed_sources(inventory)[target.name]
 
 

@@ -3,13 +3,14 @@ table in docs/architecture.md all say exactly what `flows.FLOWS` says."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
 import pytest
 
 from gpucost.inventory import DEFAULT_ROLES, GPU_ROLE, ROLES, Inventory
-from gpucost.remote.flows import ADMIN, FLOWS, LOOPBACK_ONLY, ZK_PORT, matrix
+from gpucost.remote.flows import ADMIN, FLOWS, LOOPBACK_ONLY, ZK_PORT, listening_ports, matrix
 from gpucost.remote.providers.aws_security import security_matrix
 from gpucost.remote.role_steps import allowed_sources
 from gpucost.remote.ssh import Result
@@ -114,22 +115,31 @@ def test_architecture_doc_table_is_the_matrix() -> None:
 
 
 class ProbingHost:
-    """A host that answers verify's probe script as a firewall built from FLOWS would."""
+    """A host that answers verify's probe script as ufw with `allowed_sources` would:
+    a port is open to a connection whose address falls in one of its rules."""
 
     def __init__(self, inv: Inventory, vm: str) -> None:
         self.inv, self.vm = inv, vm
 
     def run(self, script: str, **_: object) -> Result:
         lines = []
+        me = ipaddress.ip_address(self.inv.host(self.vm).private_ip or "")
+        rules = allowed_sources(self.inv)
         for probe in script.split("for t in ", 1)[1].split("; do", 1)[0].split():
             name, _address, port = probe.split(":")
-            open_ = expected_open(self.inv, self.vm, self.inv.host(name), int(port))
-            lines.append(f"{name} {port} {'open' if open_ else 'closed'}")
+            target = self.inv.host(name)
+            listening = int(port) in listening_ports(target.role)
+            allowed = name == self.vm or any(
+                p == int(port) and src != ADMIN and me in ipaddress.ip_network(src)
+                for p, src in rules[name]
+            )
+            lines.append(f"{name} {port} {'open' if listening and allowed else 'closed'}")
         return Result(0, "\n".join(lines) + "\n", "")
 
 
-def test_verify_probes_the_vms_from_every_host_gpu_hosts_too() -> None:
-    inv = inventory(gpu_hosts=(GPU_HOST,))
+@pytest.mark.parametrize("source_cidr", [None, "192.0.2.48/28"])
+def test_verify_probes_the_vms_from_every_host_gpu_hosts_too(source_cidr: str | None) -> None:
+    inv = inventory(gpu_hosts=(GPU_HOST.model_copy(update={"source_cidr": source_cidr}),))
     for host in inv.hosts:
         check = ports_from_vm(inv, ProbingHost(inv, host.name))  # type: ignore[arg-type]
         assert check.ok, check
