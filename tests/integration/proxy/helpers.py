@@ -57,5 +57,7 @@ def proxy_events(
     for message in read_topic(bootstrap, topic, expected, timeout):
         event = parse_event(message.value())
         assert isinstance(event, TokenEventV2), event
+        # Keyed by node, as the GPU samples of that node are: one owner per window.
+        assert message.key() == event.node.encode()
         events.append(event)
     return events

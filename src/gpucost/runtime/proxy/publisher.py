@@ -23,6 +23,7 @@ from gpucost.runtime.events import TokenEvent, encode_event
 from gpucost.runtime.kafka import producer_config
 from gpucost.runtime.proxy.metrics import ProxyMetrics
 from gpucost.runtime.proxy.spool import Spool
+from gpucost.runtime.sample_wire import sample_key
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ REPLAY_BATCH: Final = 500
 TICK_S: Final = 0.05
 
 Record = tuple[bytes, bytes]
-"""(value, key) of one event: the encoded event and its GPU, the partition key."""
+"""(value, key) of one event: the encoded event and its node, the partition key."""
 
 
 class EventPublisher:
@@ -77,7 +78,9 @@ class EventPublisher:
 
     def submit(self, event: TokenEvent) -> None:
         """Queue one event for Kafka. Never blocks, never raises on a broker problem."""
-        self._queue.put((encode_event(event), str(event.gpu).encode()))
+        # Keyed by node like every token event and GPU sample: one processor owns a
+        # node's windows (docs/architecture.md, "Identity and ownership").
+        self._queue.put((encode_event(event), sample_key(event.node)))
         self.metrics.events.inc()
 
     def close(self, timeout: float = 10.0) -> None:
