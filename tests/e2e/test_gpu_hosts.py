@@ -4,6 +4,7 @@
     (a fifth host appears: a GPU host "the user already has", listed in [[gpu_hosts]])
     gpucost up                         -> the pipeline, gpucost-agent on vm4 and on it
     gpucost verify --json              -> every check, samples from both hosts included
+    gpucost ssh gpu-9 / logs gpu-9     -> the GPU host by its name, its agent's log
     processor stopped for 35 s, started again
     gpucost report --by gpu --json     -> vm4/0 and gpu-9/0, each on its own row
     gpucost down                       -> the fifth host goes too
@@ -94,6 +95,11 @@ def test_two_gpu_hosts_are_each_charged_in_full_across_a_processor_restart(
 
     status = json.loads(flow.run("status", "status", "--json", limit=120).stdout)
     assert [(r["name"], r["role"]) for r in status][-1] == (GPU_HOST, "gpu")
+    # The GPU host by its name, with its pinned key: a shell, and its agent's log.
+    hostname = flow.run("ssh gpu", "ssh", GPU_HOST, "--", "hostname", limit=60)
+    assert hostname.stdout.strip() == "vm9"  # the container's own hostname
+    agent_log = flow.run("logs gpu", "logs", GPU_HOST, limit=60)
+    assert '"msg": "agent started"' in agent_log.stdout + agent_log.stderr
 
     flow.run("stop", "ssh", "vm3", "--", "sudo", "docker", "stop", "gpucost-processor", limit=90)
     stopped = time.time()

@@ -18,7 +18,9 @@ def logs(
     provider: ProviderOpt = None,
     service: Annotated[
         str | None,
-        typer.Option(help="processor, producer, kafka, zookeeper, mongodb, secantusdb, sshd, ufw."),
+        typer.Option(
+            help="processor, producer, agent, kafka, zookeeper, mongodb, secantusdb, sshd, ufw."
+        ),
     ] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
 ) -> None:
@@ -26,7 +28,7 @@ def logs(
 
     Example: gpucost logs vm3 --follow --service processor
     """
-    from gpucost.remote.commands import logs_argv, vm_name
+    from gpucost.remote.commands import host_name, logs_argv
 
     config = load_config(config_file, deployment=deployment, provider=provider)
-    hand_over(logs_argv(config, vm_name(vm), service, follow))
+    hand_over(logs_argv(config, host_name(vm, config), service, follow))

@@ -43,7 +43,7 @@ PriceOpt = Annotated[
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-VmArg = Annotated[str, typer.Argument(help="vm1, vm2, vm3 or vm4.")]
+VmArg = Annotated[str, typer.Argument(help="vm1, vm2, vm3, vm4 or a [[gpu_hosts]] name.")]
 
 
 def build_config(config_file: Path | None, *, use_file: bool = True, **flags: Any) -> GpucostConfig:

@@ -33,16 +33,16 @@ def ssh(
         typer.Option("--forget-host-key", help="Drop the VM's pinned host key (VM recreated)."),
     ] = False,
 ) -> None:
-    """Open a shell on a VM with the managed key and its pinned host key.
+    """Open a shell on a VM (or a listed GPU host) with the managed key and its pinned host key.
 
     Example: gpucost ssh vm3 -- hostname
     """
-    from gpucost.remote.commands import ssh_argv, vm_name
+    from gpucost.remote.commands import host_name, ssh_argv
     from gpucost.remote.hostkeys import HostKeyStore
     from gpucost.state import StateDir
 
     config = load_config(config_file, deployment=deployment, provider=provider)
-    name = vm_name(vm)
+    name = host_name(vm, config)
     if forget_host_key:
         HostKeyStore(StateDir.of(config)).forget(name)
         err_console.print(f"forgot the pinned host key of {name}")

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from gpucost.config.settings import GpucostConfig
 from gpucost.errors import GpucostError, InputError
-from gpucost.inventory import VM_NAMES, Inventory, VmName
+from gpucost.inventory import GPU_ROLE, VM_NAMES, Inventory, Role
 from gpucost.remote import lifecycle
 from gpucost.remote.deploy import connect
 from gpucost.remote.hostkeys import HostKeyStore, pin_published
@@ -22,6 +22,7 @@ from gpucost.state import StateDir
 SERVICES: Final = {
     "processor": "docker logs {follow} --tail 200 gpucost-processor",
     "producer": "docker logs {follow} --tail 200 gpucost-producer-1",
+    "agent": "docker logs {follow} --tail 200 gpucost-agent",
     "kafka": "journalctl --no-pager -n 200 {follow} -u kafka",
     "zookeeper": "journalctl --no-pager -n 200 {follow} -u zookeeper",
     "mongodb": "journalctl --no-pager -n 200 {follow} -u mongod",
@@ -33,6 +34,7 @@ DEFAULT_SERVICE: Final = {
     "kafka-zk": "kafka",
     "processor": "processor",
     "producers": "producer",
+    "gpu": "agent",
 }
 
 
@@ -50,14 +52,23 @@ def running_inventory(config: GpucostConfig) -> Inventory:
     return inventory
 
 
-def vm_name(name: str) -> VmName:
+def host_name(name: str, config: GpucostConfig) -> str:
+    """A VM (vm1..vm4) or a GPU host listed in `[[gpu_hosts]]`."""
+    known = (*VM_NAMES, *(h.name for h in config.gpu_hosts))
+    if name in known:
+        return name
+    raise InputError(f"unknown host {name!r}", hint="one of " + ", ".join(known))
+
+
+def role_of(config: GpucostConfig, name: str) -> Role:
+    """The role of a VM by the settings; a listed GPU host's is `gpu`."""
     for vm in VM_NAMES:
         if vm == name:
-            return vm
-    raise InputError(f"unknown VM {name!r}", hint="one of " + ", ".join(VM_NAMES))
+            return config.role_of(vm)
+    return GPU_ROLE
 
 
-def ssh_argv(config: GpucostConfig, vm: VmName, command: Sequence[str] = ()) -> list[str]:
+def ssh_argv(config: GpucostConfig, vm: str, command: Sequence[str] = ()) -> list[str]:
     """The system `ssh` command line for a VM: the managed key only, and its
     pinned host key (pinned now through paramiko if this is the first visit)."""
     inventory = running_inventory(config)
@@ -89,9 +100,9 @@ def ssh_argv(config: GpucostConfig, vm: VmName, command: Sequence[str] = ()) -> 
     return argv
 
 
-def logs_argv(config: GpucostConfig, vm: VmName, service: str | None, follow: bool) -> list[str]:
-    """`ssh` running the log reader of a service (the VM's main one by default)."""
-    role = config.role_of(vm)
+def logs_argv(config: GpucostConfig, vm: str, service: str | None, follow: bool) -> list[str]:
+    """`ssh` running the log reader of a service (the host's main one by default)."""
+    role = role_of(config, vm)
     if service is None:
         service = DEFAULT_SERVICE.get(role) or (
             "secantusdb" if config.mongodb.server == "secantusdb" else "mongodb"

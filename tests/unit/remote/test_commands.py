@@ -62,3 +62,27 @@ def test_a_callers_mark_is_kept_for_one_replica_and_numbered_for_more() -> None:
     two = RecordingConnection()
     produce_once(two, "img", rate=200, count=10, duration=None, mark="m", replicas=2)
     assert sorted(_marks(two.lines)) == ["m-1", "m-2"]
+
+
+def test_ssh_and_logs_name_vms_and_listed_gpu_hosts() -> None:
+    import pytest
+
+    from gpucost.config.settings import load_config
+    from gpucost.errors import InputError
+    from gpucost.remote.commands import DEFAULT_SERVICE, SERVICES, host_name, role_of
+
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHa0d3aG9zdGtleWZvcnRlc3RzMTIzNDU2Nzg5MA"
+    config = load_config(
+        use_file=False,
+        provider="aws",
+        admin_cidr="203.0.113.7/32",
+        gpu_hosts=[{"name": "gpu-7", "address": "192.0.2.70", "host_key": key}],
+    )
+    assert host_name("vm3", config) == "vm3"
+    assert host_name("gpu-7", config) == "gpu-7"
+    with pytest.raises(InputError, match="gpu-8") as refused:
+        host_name("gpu-8", config)
+    assert "gpu-7" in (refused.value.hint or "")
+    assert role_of(config, "vm4") == "producers"
+    assert role_of(config, "gpu-7") == "gpu"
+    assert "gpucost-agent" in SERVICES[DEFAULT_SERVICE["gpu"]]
