@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpucost.errors import ConfigError
+from gpucost.runtime.kafka import check_bootstrap
 from gpucost.runtime.sample_wire import SAMPLES_TOPIC
 from gpucost.runtime.settings import GpuSourceKind, describe_validation_error
 
@@ -51,11 +52,7 @@ class AgentSettings(BaseSettings):
     @field_validator("kafka_bootstrap")
     @classmethod
     def _host_ports(cls, value: str) -> str:
-        for entry in value.split(","):
-            host, _, port = entry.strip().rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"expected host:port[,host:port], got {entry.strip()!r}")
-        return value
+        return check_bootstrap(value)
 
     @field_validator("seed_trace")
     @classmethod

@@ -50,6 +50,16 @@ def dead_letter_record(
     return value, headers
 
 
+def check_bootstrap(value: str) -> str:
+    """`value` unchanged if it is `host:port[,host:port]`, else ValueError (a settings
+    validator's message)."""
+    for entry in value.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port[,host:port], got {entry.strip()!r}")
+    return value
+
+
 def consumer_config(
     bootstrap: str, group: str, *, instance_id: str | None = None, **extra: Any
 ) -> dict[str, Any]:

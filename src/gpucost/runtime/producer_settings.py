@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpucost.errors import ConfigError
+from gpucost.runtime.kafka import check_bootstrap
 from gpucost.runtime.producer import DEFAULT_TOPIC
 from gpucost.runtime.synthetic import MODELS
 
@@ -59,11 +60,7 @@ class ProducerSettings(BaseSettings):
     @field_validator("bootstrap")
     @classmethod
     def _host_ports(cls, value: str) -> str:
-        for entry in value.split(","):
-            host, _, port = entry.strip().rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"expected host:port[,host:port], got {entry.strip()!r}")
-        return value
+        return check_bootstrap(value)
 
     @field_validator("model")
     @classmethod
