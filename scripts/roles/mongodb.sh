@@ -43,8 +43,8 @@ add_apt_source "mongodb-org-$MONGO_VERSION" "deb [signed-by=$KEYRING] $repo" \
 apt_install mongodb-org
 install -D -m 0600 "$WORKDIR/mongo.secrets" "$SECRETS"
 
-# The configuration mongod runs with: auth on, loopback and the private IP.
-auth_conf() {
+# mongod's configuration, listening on $1; with $2 = auth, authorization on.
+mongod_conf() {
     cat <<EOF_CONF
 storage:
   dbPath: /var/lib/mongodb
@@ -54,11 +54,15 @@ systemLog:
   logAppend: true
 net:
   port: 27017
-  bindIp: 127.0.0.1,$BIND_IP
-security:
-  authorization: enabled
+  bindIp: $1
 EOF_CONF
+    if [[ "$2" == auth ]]; then
+        printf 'security:\n  authorization: enabled\n'
+    fi
 }
+
+# The configuration mongod runs with: auth on, loopback and the private IP.
+auth_conf() { mongod_conf "127.0.0.1,$BIND_IP" auth; }
 
 # Whatever happens in the window without auth, mongod leaves it with auth on.
 restore_auth() {
@@ -70,17 +74,7 @@ secrets_sum="$(sha256sum "$SECRETS" | cut -d' ' -f1)"
 if [[ "$(cat "$DATA/.gpucost-users" 2>/dev/null)" != "$secrets_sum" ]]; then
     # Users are made while mongod listens on loopback only and without auth.
     trap restore_auth EXIT
-    cat >"$CONF" <<EOF_CONF
-storage:
-  dbPath: /var/lib/mongodb
-systemLog:
-  destination: file
-  path: /var/log/mongodb/mongod.log
-  logAppend: true
-net:
-  port: 27017
-  bindIp: 127.0.0.1
-EOF_CONF
+    mongod_conf 127.0.0.1 no-auth >"$CONF"
     systemctl restart mongod
     [[ -x "$USERS_VENV/bin/python" ]] || python3 -m venv "$USERS_VENV"
     "$USERS_VENV/bin/pip" install -q pymongo
