@@ -17,8 +17,12 @@ say() { printf 'gpucost-admin-access: %s\n' "$*" >&2; }
 # Not hardened yet: ufw is not enabled, nobody is locked out.
 [[ -s "$RULES" ]] || exit 0
 
+# No metadata service (the local provider's hosts have none): nothing to read.
 token="$(curl -fsS -m 5 -X PUT "$IMDS/latest/api/token" \
-    -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')"
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')" || {
+    say "no instance metadata service at $IMDS; rules unchanged"
+    exit 0
+}
 new="$(curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $token" \
     "$IMDS/latest/meta-data/tags/instance/$TAG")" || {
     say "no $TAG tag in the instance metadata; rules unchanged"

@@ -20,8 +20,10 @@ import pytest
 
 from gpucost.config.settings import GpucostConfig, load_config
 from gpucost.inventory import VM_NAMES, Inventory
+from gpucost.remote.cloud_config import ADMIN_ACCESS_UNIT, user_data
+from gpucost.remote.console import fingerprint
 from gpucost.remote.providers import ProgressEvent
-from gpucost.remote.providers.local import LocalProvider, fingerprint
+from gpucost.remote.providers.local import LocalProvider
 
 pytestmark = [
     pytest.mark.e2e,
@@ -118,6 +120,11 @@ def test_each_host_is_a_fresh_vm_reached_by_key(converged: Inventory, key: Path)
             assert _run(client, "hostname") == host.name
             assert _run(client, "systemctl is-system-running") in ("running", "degraded")
             assert _run(client, "sudo -n id -u") == "0"
+            # Booted as an EC2 instance: cloud-init ran the AWS provider's user data.
+            assert _run(client, "cloud-init status") == "status: done"
+            ran = _run(client, "sudo -n cat /var/lib/cloud/instance/user-data.txt")
+            assert ran == user_data().strip()
+            assert _run(client, f"systemctl is-enabled {ADMIN_ACCESS_UNIT}") == "enabled"
             assert _run(client, "ip -4 -o addr show eth0").count(host.private_ip) == 1
             for tool in ("python3", "ufw", "curl", "gpg", "update-ca-certificates"):
                 _run(client, f"sudo -n sh -c 'command -v {tool}'")

@@ -1,8 +1,9 @@
 """A GPU host "the user already has", for the end-to-end tests: one more systemd host
 like the local provider's VMs, on the deployment's network, that gpucost did not make.
 
-It is made the way a cloud would hand one over: sshd with its own host keys printed
-to its console, an `ubuntu` login holding the admin's key. The test then lists it in
+It is made the way a cloud would hand one over: cloud-init at first boot, from a
+NoCloud seed with the admin's key and no user data of gpucost's, makes the `ubuntu`
+login and the host keys, and prints the keys to its console. The test then lists it in
 `[[gpu_hosts]]` with the host key read from that console, so the deploy pins it as it
 would pin a key the user copied from their own machine. It carries the deployment's
 label, so `gpucost down` removes it with the rest.
@@ -12,9 +13,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from gpucost.remote.cloud_config import nocloud_meta_data
 from gpucost.remote.console import parse_console
 from gpucost.remote.providers import local_commands as cmd
 
@@ -44,14 +48,20 @@ def make_gpu_host(deployment: str, subnet: str, public_key: str, slot: str = "vm
     names = cmd.LocalNames(deployment, subnet)
     # `slot` only places it: the names and the address of a ninth host of the subnet.
     _docker(cmd.volume_create(names, slot))  # type: ignore[arg-type]
-    _docker(cmd.run_host(names, slot, "gpu"))  # type: ignore[arg-type]
+    made = _docker(cmd.create_host(names, slot, "gpu")).stdout.strip()  # type: ignore[arg-type]
     container, address = names.container(slot), names.ip(slot)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as tmp:
+        seed = Path(tmp) / "nocloud"
+        seed.mkdir()
+        (seed / "meta-data").write_text(nocloud_meta_data(made[:12], slot, public_key))
+        (seed / "user-data").write_text("#cloud-config\n{}\n")
+        _docker(cmd.copy_seed(container, str(seed)))
+    _docker(cmd.start(container))
     deadline = time.monotonic() + 120
     while not _banner(address):
         if time.monotonic() > deadline:
             raise AssertionError(f"{container} did not boot to sshd")
         time.sleep(0.5)
-    _docker(cmd.exec_script(container, cmd.admin_user_script(cmd.ADMIN_USER, public_key)))
     while (printed := parse_console(_docker(cmd.console(container)).stdout)) is None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{container} printed no host keys to its console")

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from gpucost.config.settings import GpucostConfig
+from gpucost.remote.cloud_config import ADMIN_ACCESS_UNIT as UNIT
+from gpucost.remote.cloud_config import user_data
 from gpucost.remote.providers.aws import AwsProvider
-from gpucost.remote.providers.aws_access import TAG_ADMIN_CIDR, UNIT, user_data
+from gpucost.remote.providers.aws_access import TAG_ADMIN_CIDR
 from gpucost.remote.steps import SCRIPTS_DIR
 from gpucost.state import StateDir
 from support.aws_moto import ADMIN, Calls

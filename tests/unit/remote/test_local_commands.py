@@ -8,19 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gpucost.config.settings import load_config
 from gpucost.errors import ConfigError
 from gpucost.inventory import VM_NAMES
 from gpucost.remote import local_defaults
-from gpucost.remote.console import parse_console
+from gpucost.remote.cloud_config import nocloud_meta_data, user_data
+from gpucost.remote.console import fingerprint
 from gpucost.remote.providers import Action
 from gpucost.remote.providers import local_commands as cmd
-from gpucost.remote.providers.local import LocalProvider, fingerprint
+from gpucost.remote.providers.local import LocalProvider
 from gpucost.remote.providers.local_engine import Docker, LocalError
 from gpucost.remote.providers.local_images import (
+    CLOUD_INIT_CONF_PATH,
     HOST_RECIPE,
-    PRINT_HOST_KEYS_PATH,
     PYTHON_RECIPE,
     customise_host,
     customise_python,
@@ -60,7 +62,8 @@ def test_network_is_labelled_with_a_fixed_subnet() -> None:
 
 
 def test_host_boots_systemd_without_privileged() -> None:
-    argv = cmd.run_host(NAMES, "vm3", "processor")
+    argv = cmd.create_host(NAMES, "vm3", "processor")
+    assert argv[:2] == ["docker", "create"]  # started once its seed is in
     assert "--privileged" not in argv
     assert argv[-2:] == [cmd.HOST_IMAGE, "/sbin/init"]
     joined = " ".join(argv)
@@ -89,17 +92,31 @@ def test_listing_and_removal_go_by_label() -> None:
     assert cmd.rm_container("c") == ["docker", "rm", "--force", "--volumes", "c"]
 
 
-def test_admin_script_is_valid_shell_and_quotes_the_key() -> None:
-    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO0 it's; rm -rf /"
-    script = cmd.admin_user_script("gpucost", key)
-    subprocess.run(["sh", "-n", "-c", script], check=True)
-    assert "NOPASSWD:ALL" in script
-    assert "rm -rf /'" in script  # inside quotes, never a command
-    assert cmd.exec_script("c", script)[:4] == ["docker", "exec", "c", "sh"]
+def test_the_seed_is_what_ec2_hands_cloud_init() -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO0 it's: a [key]"
+    meta = yaml.safe_load(nocloud_meta_data("0123456789ab", "vm2", key))
+    assert meta == {"instance-id": "0123456789ab", "local-hostname": "vm2", "public-keys": [key]}
+    assert cmd.copy_seed("c", "/tmp/s/nocloud") == [
+        "docker",
+        "cp",
+        "/tmp/s/nocloud",
+        "c:/var/lib/cloud/seed/nocloud",
+    ]
+    assert user_data().startswith("#cloud-config\n")
 
 
 def test_host_recipe_has_what_a_cloud_vm_has() -> None:
-    needed = {"systemd", "openssh-server", "sudo", "python3", "iproute2", "ufw", "curl", "gnupg"}
+    needed = {
+        "cloud-init",
+        "systemd",
+        "openssh-server",
+        "sudo",
+        "python3",
+        "iproute2",
+        "ufw",
+        "curl",
+        "gnupg",
+    }
     assert needed <= set(HOST_RECIPE.packages)
     assert {"python3-venv", "python3-pip"} <= set(PYTHON_RECIPE.packages)
     argv = debootstrap_command(HOST_RECIPE, Path("/r"), Path("/c"))
@@ -132,10 +149,8 @@ def test_host_image_carries_nothing_per_host(tmp_path: Path) -> None:
         in (tmp_path / "etc/ssh/sshd_config.d/60-cloudimg-settings.conf").read_text()
     )
     assert (tmp_path / "etc/machine-id").read_text() == ""
-    link = tmp_path / "etc/systemd/system/ssh.service.wants/gpucost-ssh-hostkeys.service"
-    assert link.is_symlink()
-    unit = (tmp_path / "etc/systemd/system/gpucost-ssh-hostkeys.service").read_text()
-    assert "ssh-keygen -A" in unit
+    assert (tmp_path / cmd.SEED_DIR).parent.is_dir()
+    assert not (tmp_path / cmd.SEED_DIR).exists()  # each host gets its own
     assert "bookworm-security" in (tmp_path / "etc/apt/sources.list").read_text()
     assert not list((tmp_path / "var/cache/apt/archives").glob("*.deb"))
     customise_host(tmp_path)  # rebuilding over the same tree is fine
@@ -223,47 +238,37 @@ def test_trust_script_installs_each_ca_once() -> None:
     assert "cert = /etc/ssl/certs/ca-certificates.crt" in script
 
 
-def test_hosts_print_their_keys_as_cloud_init_does_on_ec2(tmp_path: Path) -> None:
-    # Issue 11 (stretch): the local hosts hand over host keys the AWS way.
+def test_hosts_boot_as_ubuntu_on_ec2_does(tmp_path: Path) -> None:
+    # Issue 11: cloud-init reads the NoCloud seed only, leaves Docker's network
+    # alone, and makes Canonical's `ubuntu` login with passwordless sudo.
     _fake_rootfs(tmp_path)
     customise_host(tmp_path)
-    unit = (tmp_path / "etc/systemd/system/gpucost-ssh-hostkeys.service").read_text()
-    assert f"ExecStartPost=-/{PRINT_HOST_KEYS_PATH}" in unit
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    for kind in ("ed25519", "ecdsa"):
-        subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f",
-                        str(keys / f"ssh_host_{kind}_key")], check=True)  # fmt: skip
-    console = tmp_path / "console"
-    printer = tmp_path / PRINT_HOST_KEYS_PATH
-    env = {"KEYS_DIR": str(keys), "CONSOLE": str(console), "PATH": "/usr/bin:/bin"}
-    subprocess.run([str(printer)], env=env, check=True)
-    printed = parse_console(console.read_text())
-    assert printed is not None
-    assert printed.as_lines() == tuple(
-        " ".join(p.read_text().split()[:2]) for p in sorted(keys.glob("*.pub"))
+    conf = yaml.safe_load((tmp_path / CLOUD_INIT_CONF_PATH).read_text())
+    assert conf["datasource_list"] == ["NoCloud", "None"]
+    assert conf["network"] == {"config": "disabled"}
+    user = conf["system_info"]["default_user"]
+    assert (user["name"], user["sudo"], user["lock_passwd"]) == (
+        cmd.ADMIN_USER,
+        ["ALL=(ALL) NOPASSWD:ALL"],
+        True,
     )
-    assert set(printed.fingerprints) == {
-        fingerprint(line.split()[1]) for line in printed.as_lines()
-    }
+    assert "dsa" not in conf["ssh_genkeytypes"]
 
 
-def test_the_provider_reads_the_console_first(tmp_path: Path) -> None:
+def test_the_provider_reads_host_keys_from_the_console_only(tmp_path: Path) -> None:
     printed_key = new_host_key()
-    file_key = new_host_key()
 
     def runner(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-        out = cloud_init_console([printed_key]) if argv[:2] == ["docker", "logs"] else file_key
+        out = cloud_init_console([printed_key]) if argv[:2] == ["docker", "logs"] else ""
         return subprocess.CompletedProcess(argv, 0, out, "")
 
     published = LocalProvider(Docker(runner), cache_dir=tmp_path)._published_keys("h")
     assert published is not None
     assert published.as_lines() == (printed_key,)
 
-    def old_image(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-        out = "systemd booting\n" if argv[:2] == ["docker", "logs"] else file_key + " root@vm1\n"
+    def not_yet(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        out = "systemd booting\n" if argv[:2] == ["docker", "logs"] else new_host_key()
         return subprocess.CompletedProcess(argv, 0, out, "")
 
-    published = LocalProvider(Docker(old_image), cache_dir=tmp_path)._published_keys("h")
-    assert published is not None
-    assert published.as_lines() == (file_key,)
+    # Not printed yet: no keys, whatever the files say (no trust on first use).
+    assert LocalProvider(Docker(not_yet), cache_dir=tmp_path)._published_keys("h") is None

@@ -2,8 +2,9 @@
 
 Each instance carries its admin CIDR in the `gpucost:admin-cidr` tag, readable
 from inside through IMDS (InstanceMetadataTags enabled at launch), and its user
-data installs a boot-time unit (`scripts/roles/admin-access.sh`) that rewrites
-the ufw rules to admit the tag's address. `up` with a new admin IP moves the
+data (`remote/cloud_config.py`) installs a boot-time unit
+(`scripts/roles/admin-access.sh`) that rewrites the ufw rules to admit the
+tag's address. `up` with a new admin IP moves the
 security-group rules and the tags; when it then cannot reach SSH (ufw still
 admits only the old address), it reboots the instances through the EC2 API and
 the unit lets the new address in. The same tag and reboot work by hand
@@ -20,56 +21,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from gpucost.paths import scripts_dir
 from gpucost.remote.providers.aws_tags import Client, tag_value
 from gpucost.remote.providers.base import Progress, ProgressEvent
 
 TAG_ADMIN_CIDR: Final = "gpucost:admin-cidr"
-UNIT: Final = "gpucost-admin-access.service"
-SCRIPT_PATH: Final = "/usr/local/sbin/gpucost-admin-access"
-KEY_PRINTER: Final = "/usr/lib/cloud-init/write-ssh-key-fingerprints"
-
-
-def _indent(text: str, spaces: int) -> str:
-    pad = " " * spaces
-    return "".join(pad + line if line.strip() else line for line in text.splitlines(True))
-
-
-def user_data() -> str:
-    """The cloud-config every instance boots with. It holds no secret: anything
-    on the VM, containers included, can read user data through IMDS."""
-    script = (scripts_dir() / "roles" / "admin-access.sh").read_text(encoding="utf-8")
-    unit = (
-        "[Unit]\n"
-        "Description=gpucost: admit the admin address named by the instance's tag\n"
-        "After=network-online.target ufw.service\n"
-        "Wants=network-online.target\n\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        f"ExecStart={SCRIPT_PATH}\n\n"
-        "[Install]\n"
-        "WantedBy=multi-user.target\n"
-    )
-    return (
-        "#cloud-config\n"
-        "write_files:\n"
-        f"  - path: {SCRIPT_PATH}\n"
-        '    permissions: "0755"\n'
-        "    content: |\n"
-        f"{_indent(script, 6)}"
-        f"  - path: /etc/systemd/system/{UNIT}\n"
-        '    permissions: "0644"\n'
-        "    content: |\n"
-        f"{_indent(unit, 6)}"
-        "runcmd:\n"
-        "  - [systemctl, daemon-reload]\n"
-        f"  - [systemctl, enable, {UNIT}]\n"
-        "# From the second boot on, print the host keys again: cloud-init prints\n"
-        "# them at the first boot only, and gpucost reads them from the console.\n"
-        "bootcmd:\n"
-        f"  - [sh, -c, 'ls /etc/ssh/ssh_host_*key.pub >/dev/null 2>&1 "
-        f'&& {KEY_PRINTER} "" "" || true\']\n'
-    )
 
 
 def admin_tag_moves(

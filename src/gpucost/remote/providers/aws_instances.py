@@ -16,8 +16,9 @@ from botocore.exceptions import ClientError
 from gpucost.config.settings import GpucostConfig
 from gpucost.config.support import check_settings, release_of_image_name
 from gpucost.inventory import ABSENT, VM_NAMES, Host, Role, VmName
+from gpucost.remote.cloud_config import user_data
 from gpucost.remote.console import PublishedKeys
-from gpucost.remote.providers.aws_access import TAG_ADMIN_CIDR, user_data
+from gpucost.remote.providers.aws_access import TAG_ADMIN_CIDR
 from gpucost.remote.providers.aws_errors import CloudError, error_code
 from gpucost.remote.providers.aws_network import Network, Subnet
 from gpucost.remote.providers.aws_tags import (

@@ -1,10 +1,12 @@
 """The local provider: the design's four VMs as systemd containers on this machine.
 
 Each host is a Docker container booted with /sbin/init from a Debian image
-built here (no registry), on a user-defined network with a fixed IP, running
-sshd with its own host keys and an admin user that holds the deployment's key,
-as a fresh cloud VM does after cloud-init. The deploy over SSH then runs exactly the
-steps it runs on AWS. Everything carries the label `gpucost.deployment`, so
+built here (no registry), on a user-defined network with a fixed IP. It boots as
+an EC2 instance does: cloud-init reads a NoCloud seed holding the deployment's
+public key and the very user data the AWS provider sends, makes the `ubuntu`
+login, generates the host keys and prints them to the console, where the provider
+reads them as it reads GetConsoleOutput on AWS. The deploy over SSH then runs
+exactly the steps it runs on AWS. Everything carries the label `gpucost.deployment`, so
 `destroy` finds it without local state.
 """
 
@@ -14,6 +16,7 @@ import json
 import re
 import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +24,8 @@ from typing import Any, Final
 from gpucost.config.settings import GpucostConfig
 from gpucost.inventory import ABSENT, Host, Inventory, Role, VmName
 from gpucost.remote import local_defaults
-from gpucost.remote.console import PublishedKeys, fingerprint, parse_console
+from gpucost.remote.cloud_config import nocloud_meta_data, user_data
+from gpucost.remote.console import PublishedKeys, parse_console
 from gpucost.remote.providers import local_commands as cmd
 from gpucost.remote.providers.base import (
     Action,
@@ -111,12 +115,11 @@ class LocalProvider:
         self._ensure_network(names, progress)
         existing = self._containers(config)
         for vm, role in config.roles.items():
-            self._ensure_host(names, vm, role, existing.get(vm), progress)
+            self._ensure_host(names, vm, role, existing.get(vm), public_key, progress)
         self._wait_booted(config, names, progress)
         certificates = self._local_cas()
-        for vm in config.roles:
-            self._ensure_admin(names.container(vm), public_key, progress)
-            if certificates:
+        if certificates:
+            for vm in config.roles:
                 self._ensure_trust(names.container(vm), certificates, progress)
         inventory = self.inventory(config)
         # A convenience for the deploy over SSH; `inventory()` always asks Docker.
@@ -218,6 +221,7 @@ class LocalProvider:
         vm: VmName,
         role: Role,
         found: dict[str, Any] | None,
+        public_key: str,
         progress: Progress,
     ) -> None:
         container = names.container(vm)
@@ -235,38 +239,51 @@ class LocalProvider:
                 progress(ProgressEvent("host", container, "updated", "started"))
             return
         self._docker.run(cmd.volume_create(names, vm))
-        self._docker.run(cmd.run_host(names, vm, role))
+        made = self._docker.run(cmd.create_host(names, vm, role)).stdout.strip()
+        try:
+            # The id, as the inventory's instance_id: cloud-init's instance identity.
+            self._seed(container, nocloud_meta_data(made[:12], vm, public_key))
+            self._docker.run(cmd.start(container))
+        except LocalError:
+            # Never leave a host that would boot without its seed (no login, no keys).
+            self._docker.run(cmd.rm_container(container), check=False)
+            raise
         progress(ProgressEvent("host", container, "created", names.ip(vm)))
+
+    def _seed(self, container: str, meta_data: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="gpucost-seed-") as tmp:
+            seed = Path(tmp) / "nocloud"
+            seed.mkdir()
+            (seed / "meta-data").write_text(meta_data, encoding="utf-8")
+            (seed / "user-data").write_text(user_data(), encoding="utf-8")
+            self._docker.run(cmd.copy_seed(container, str(seed)))
 
     def _wait_booted(
         self, config: GpucostConfig, names: cmd.LocalNames, progress: Progress
     ) -> None:
         pending = {vm: names.container(vm) for vm in config.roles}
-        progress(ProgressEvent("hosts", ", ".join(pending), "waiting", "systemd and sshd"))
+        progress(
+            ProgressEvent("hosts", ", ".join(pending), "waiting", "cloud-init, sshd, host keys")
+        )
         deadline = time.monotonic() + self._boot_timeout
         while pending:
             for vm, container in list(pending.items()):
                 state = self._docker.run(cmd.system_state(container), check=False).stdout.strip()
-                if state in BOOTED and _ssh_banner(names.ip(vm)):
+                if (
+                    state in BOOTED
+                    and _ssh_banner(names.ip(vm))
+                    and self._published_keys(container) is not None
+                ):
                     del pending[vm]
             if pending and time.monotonic() > deadline:
                 raise LocalError(
                     f"{', '.join(pending.values())} did not boot to sshd within "
                     f"{self._boot_timeout:.0f}s",
-                    hint="`docker exec CONTAINER systemctl --failed` says why",
+                    hint="`docker logs CONTAINER` shows its console, "
+                    "`docker exec CONTAINER cloud-init status --long` says why",
                 )
             if pending:
                 time.sleep(0.5)
-
-    def _ensure_admin(self, container: str, public_key: str, progress: Progress) -> None:
-        script = cmd.admin_user_script(cmd.ADMIN_USER, public_key)
-        result = self._docker.run(cmd.exec_script(container, script))
-        changed = "unchanged" not in result.stdout
-        progress(
-            ProgressEvent(
-                "admin user", f"{cmd.ADMIN_USER}@{container}", "updated" if changed else "exists"
-            )
-        )
 
     def _local_cas(self) -> dict[str, str]:
         return {
@@ -290,25 +307,10 @@ class LocalProvider:
         )
 
     def _published_keys(self, container: str) -> PublishedKeys | None:
-        """The host keys the host printed to its console, in cloud-init's blocks,
-        as AWS shows them; hosts of an older image did not print them, so their
-        key files are read over `docker exec` instead (a channel we trust too).
-        The deploy over SSH then accepts only these keys."""
+        """The host keys cloud-init printed to the host's console, in the blocks
+        AWS's GetConsoleOutput shows; the deploy over SSH accepts only these."""
         logs = self._docker.run(cmd.console(container), check=False)
-        printed = parse_console(logs.stdout)
-        if printed is not None:
-            return printed
-        result = self._docker.run(
-            cmd.exec_script(container, "cat /etc/ssh/ssh_host_*_key.pub"), check=False
-        )
-        keys = tuple(
-            (line.split()[0], line.split()[1])
-            for line in result.stdout.splitlines()
-            if len(line.split()) >= 2
-        )
-        if not keys:
-            return None
-        return PublishedKeys(keys, tuple(sorted(fingerprint(blob) for _, blob in keys)))
+        return parse_console(logs.stdout)
 
     def _containers(self, config: GpucostConfig) -> dict[VmName, dict[str, Any]]:
         ids = [

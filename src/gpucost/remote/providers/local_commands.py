@@ -25,6 +25,8 @@ HOST_IMAGE: Final = "gpucost-host:bookworm"
 PYTHON_IMAGE: Final = local_defaults.PYTHON_IMAGE
 ADMIN_USER: Final = "ubuntu"
 """The login of Canonical's images, so the local hosts are logged in to as the AWS ones are."""
+SEED_DIR: Final = "var/lib/cloud/seed/nocloud"
+"""Where cloud-init's NoCloud datasource looks for a seed on the root filesystem."""
 FIRST_HOST_OCTET: Final = 11
 """vm1 is .11, vm2 .12, ...: fixed, so firewall rules and docs can name them."""
 
@@ -124,16 +126,17 @@ def volume_rm(name: str) -> list[str]:
     return ["docker", "volume", "rm", "--force", name]
 
 
-def run_host(names: LocalNames, vm: VmName, role: Role, image: str = HOST_IMAGE) -> list[str]:
-    """A host: systemd as PID 1 on a fixed IP, /var/lib/docker on a volume
-    (an inner dockerd cannot put overlay2 on the container's own overlay)."""
+def create_host(names: LocalNames, vm: VmName, role: Role, image: str = HOST_IMAGE) -> list[str]:
+    """A host, made but not started (its NoCloud seed goes in first): systemd as
+    PID 1 on a fixed IP, /var/lib/docker on a volume (an inner dockerd cannot
+    put overlay2 on the container's own overlay). Prints the container id."""
     return [
         "docker",
-        "run",
-        "--detach",
+        "create",
         # A terminal as the console: systemd points its own output at /dev/null, so
-        # what the host prints to its console (its host keys, as an EC2 console shows
-        # them) reaches `docker logs` only through /dev/console, which needs a tty.
+        # what the host prints to its console (cloud-init's host-key blocks, as an
+        # EC2 console shows them) reaches `docker logs` only through /dev/console,
+        # which needs a tty.
         "--tty",
         "--name",
         names.container(vm),
@@ -155,6 +158,12 @@ def run_host(names: LocalNames, vm: VmName, role: Role, image: str = HOST_IMAGE)
         image,
         "/sbin/init",
     ]
+
+
+def copy_seed(container: str, seed_dir: str) -> list[str]:
+    """The host's NoCloud seed (a directory holding meta-data and user-data)
+    into the made, not yet started, container: cloud-init reads it at first boot."""
+    return ["docker", "cp", seed_dir, f"{container}:/{SEED_DIR}"]
 
 
 def start(container: str) -> list[str]:
@@ -222,39 +231,6 @@ def image_rm(image: str) -> list[str]:
 def system_state(container: str) -> list[str]:
     # Exits non-zero while "starting" or "degraded": the provider reads stdout.
     return ["docker", "exec", container, "systemctl", "is-system-running"]
-
-
-def admin_user_script(user: str, public_key: str) -> str:
-    """What cloud-init does on a fresh VM: an admin with passwordless sudo and the
-    deployment's key. Safe to re-run: the key file is rewritten, not appended."""
-    quoted_user = shlex.quote(user)
-    quoted_key = shlex.quote(public_key)
-    sudoers = shlex.quote(f"{user} ALL=(ALL) NOPASSWD:ALL")
-    return "\n".join(
-        [
-            "set -eu",
-            # Says "unchanged" and stops when all is in place, so a second
-            # converge reports no change.
-            f"if id -u {quoted_user} >/dev/null 2>&1"
-            f' && [ "$(cat /etc/sudoers.d/90-gpucost 2>/dev/null)" = {sudoers} ]'
-            f" && home=$(getent passwd {quoted_user} | cut -d: -f6)"
-            f' && [ "$(cat "$home/.ssh/authorized_keys" 2>/dev/null)" = {quoted_key} ];'
-            " then echo unchanged; exit 0; fi",
-            f"id -u {quoted_user} >/dev/null 2>&1 || "
-            f"useradd --create-home --shell /bin/bash --groups sudo {quoted_user}",
-            # '*': no password can ever match, yet the account is not "locked"
-            # ('!'), which sshd would refuse even for keys if UsePAM were off.
-            f"usermod --password '*' {quoted_user}",
-            f"echo {sudoers} > /etc/sudoers.d/90-gpucost",
-            "chmod 0440 /etc/sudoers.d/90-gpucost",
-            f"home=$(getent passwd {quoted_user} | cut -d: -f6)",
-            f'install -d -m 0700 -o {quoted_user} -g {quoted_user} "$home/.ssh"',
-            f'printf "%s\\n" {quoted_key} > "$home/.ssh/authorized_keys"',
-            f'chown {quoted_user}:{quoted_user} "$home/.ssh/authorized_keys"',
-            'chmod 0600 "$home/.ssh/authorized_keys"',
-            "echo changed",
-        ]
-    )
 
 
 LOCAL_CA_DIR: Final = "/usr/local/share/ca-certificates"

@@ -1,7 +1,8 @@
 """The two images the local provider builds from Debian, with no registry:
 
-- `gpucost-host:bookworm`: what a fresh cloud VM is (systemd, sshd, sudo, ufw,
-  python3), minus anything per host: no SSH host keys, no machine-id, no user.
+- `gpucost-host:bookworm`: what a fresh cloud VM is (systemd, cloud-init, sshd,
+  sudo, ufw, python3), minus anything per host: no SSH host keys, no machine-id,
+  no user. cloud-init makes those at first boot from the host's NoCloud seed.
 - `gpucost-python:bookworm`: the base of the processor and producer images on
   vm3/vm4, whose inner Docker has no registry either. Also saved as a tarball
   that the deploy uploads and `docker load`s.
@@ -27,6 +28,7 @@ from gpucost.remote.providers.local_commands import (
     HOST_IMAGE,
     LABEL_IMAGE,
     PYTHON_IMAGE,
+    SEED_DIR,
     image_inspect,
 )
 from gpucost.remote.providers.local_engine import Docker, LocalError, apt_install
@@ -41,43 +43,25 @@ SSHD_CLOUD_CONF: Final = """\
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 """
-HOSTKEYS_UNIT: Final = """\
-[Unit]
-Description=Generate this host's SSH host keys (first boot only)
-# Each host gets its own keys at first boot, as a cloud VM does: keys baked into
-# the image would be shared by every host and defeat host-key pinning.
-ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
-Before=ssh.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
-# As cloud-init does on EC2: the keys go to the console, here the container's
-# terminal (what `docker logs` shows), where the provider reads them as on AWS.
-ExecStartPost=-/usr/local/sbin/gpucost-print-host-keys
-
-[Install]
-WantedBy=ssh.service
-"""
-
-
-PRINT_HOST_KEYS_PATH: Final = "usr/local/sbin/gpucost-print-host-keys"
-PRINT_HOST_KEYS: Final = """\
-#!/bin/sh
-# This host's SSH host keys in the blocks cloud-init's write-ssh-key-fingerprints
-# prints to an EC2 console (through `logger -t ec2`), on this host's console.
-keys="${KEYS_DIR:-/etc/ssh}"
-{
-    echo
-    echo "#############################################################"
-    echo "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
-    for f in "$keys"/ssh_host_*key.pub; do [ -f "$f" ] && ssh-keygen -l -f "$f"; done
-    echo "-----END SSH HOST KEY FINGERPRINTS-----"
-    echo "#############################################################"
-    echo "-----BEGIN SSH HOST KEY KEYS-----"
-    for f in "$keys"/ssh_host_*key.pub; do [ -f "$f" ] && cat "$f"; done
-    echo "-----END SSH HOST KEY KEYS-----"
-} | sed 's/^/ec2: /' >"${CONSOLE:-/dev/console}"
+CLOUD_INIT_CONF_PATH: Final = "etc/cloud/cloud.cfg.d/90-gpucost-local.cfg"
+CLOUD_INIT_CONF: Final = """\
+# gpucost's local hosts boot as an EC2 instance of Canonical's Ubuntu image does:
+# cloud-init reads the provider's NoCloud seed (meta-data with the deployment's
+# public key, and the very user data the AWS provider sends), makes the `ubuntu`
+# login, generates this host's SSH keys and prints them to the console.
+datasource_list: [NoCloud, None]
+# Docker gives each host its address; cloud-init must not rewrite the network.
+network: {config: disabled}
+locale: C.UTF-8
+ssh_genkeytypes: [rsa, ecdsa, ed25519]
+system_info:
+  default_user:
+    name: ubuntu
+    lock_passwd: true
+    gecos: Ubuntu
+    groups: [adm, sudo]
+    sudo: ["ALL=(ALL) NOPASSWD:ALL"]
+    shell: /bin/bash
 """
 
 
@@ -123,17 +107,13 @@ def customise_host(root: Path) -> None:
     (root / "etc/hostname").unlink(missing_ok=True)
     (root / "etc/ssh/sshd_config.d").mkdir(parents=True, exist_ok=True)
     (root / "etc/ssh/sshd_config.d/60-cloudimg-settings.conf").write_text(SSHD_CLOUD_CONF)
-    printer = root / PRINT_HOST_KEYS_PATH
-    printer.parent.mkdir(parents=True, exist_ok=True)
-    printer.write_text(PRINT_HOST_KEYS)
-    printer.chmod(0o755)
-    unit = root / "etc/systemd/system/gpucost-ssh-hostkeys.service"
-    unit.write_text(HOSTKEYS_UNIT)
-    wants = root / "etc/systemd/system/ssh.service.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    link = wants / unit.name
-    link.unlink(missing_ok=True)
-    link.symlink_to(f"/etc/systemd/system/{unit.name}")
+    conf = root / CLOUD_INIT_CONF_PATH
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(CLOUD_INIT_CONF)
+    # Each host is a first boot: cloud-init's per-instance state starts empty,
+    # and the provider copies the seed under seed/ before the host starts.
+    shutil.rmtree(root / "var/lib/cloud", ignore_errors=True)
+    (root / SEED_DIR).parent.mkdir(parents=True)
 
 
 def customise_python(root: Path) -> None:
@@ -147,8 +127,12 @@ def customise_python(root: Path) -> None:
 
 HOST_RECIPE: Final = Recipe(
     image=HOST_IMAGE,
-    version="4",
+    version="5",
     packages=(
+        "cloud-init",
+        # debootstrap does not resolve virtual packages: python3-cryptography
+        # (for cloud-init) needs the cffi backend's api-min/max, which this provides.
+        "python3-cffi-backend",
         "systemd",
         "systemd-sysv",
         "dbus",
