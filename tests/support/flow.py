@@ -25,6 +25,8 @@ class Flow:
     deadline: float
     budget_s: float
     timings: dict[str, float] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to this process's environment for each call (AWS_ENDPOINT_URL, ...)."""
 
     def run(
         self, name: str, *args: str, limit: float, check: bool = True
@@ -34,7 +36,7 @@ class Flow:
         timeout = max(30.0, min(limit, left)) if name.startswith("down") else min(limit, left)
         if timeout <= 0:
             pytest.fail(f"the flow ran out of its {self.budget_s} s before `gpucost {name}`")
-        env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+        env = {**os.environ, **self.env, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
         env.pop("GPUCOST_CONFIG", None)
         started = time.monotonic()
         try:
