@@ -41,6 +41,7 @@ from typing import Any, Final
 import moto.ec2.models.elastic_network_interfaces as moto_eni
 import yaml
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.base_backend import BackendDict
 from moto.core.responses import ActionResult
 from moto.core.types import Base64EncodedString
 from moto.core.utils import utcnow
@@ -132,6 +133,8 @@ class BackedEc2:
 
     def __enter__(self) -> BackedEc2:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per API call
+        # moto's state is per process: start from an empty EC2, whatever ran before.
+        BackendDict.reset()
         self._patch_moto()
         self._server.start()
         _docker(
@@ -159,6 +162,7 @@ class BackedEc2:
         self._server.stop()
         for owner, name, value in reversed(self._saved):
             setattr(owner, name, value)
+        BackendDict.reset()
 
     def _patch_moto(self) -> None:
         backing = self
