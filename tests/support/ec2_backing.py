@@ -251,7 +251,8 @@ class BackedEc2:
             running = hosts.get(instance.id)
             behind = (
                 (state == "running" and (running is not True or not self._booted(instance.id)))
-                or (state in ("stopped", "terminated") and running)
+                or (state == "stopped" and running)
+                or (state == "terminated" and instance.id in hosts)
                 or self._reboots[instance.id] != self._rebooted[instance.id]
             )
             if behind:
