@@ -201,8 +201,8 @@ def kafka_dist(config: GpucostConfig, work: Path, progress: Progress = no_progre
         errors = [line for line in fetched.stderr.splitlines() if "error:" in line]
         raise ArtifactError(
             f"kafka-fetch.sh failed: {(errors or [fetched.stderr.strip()[-500:]])[-1]}",
-            hint='install Maven and a JDK here, or set [kafka] source = "archive" '
-            "(the VMs download Apache's release) or dist = a Kafka tarball"
+            hint='or set [kafka] source = "archive" '
+            "(the VMs download Apache's release), or dist = a Kafka tarball"
             if fetched.returncode == KAFKA_FETCH_MISSING_TOOL
             else None,
         )
