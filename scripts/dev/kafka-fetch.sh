@@ -5,8 +5,16 @@
 # generated pom and `mvn dependency:copy-dependencies` stand in for the release
 # tarball. 3.9.x is the last Kafka line that still runs with ZooKeeper.
 #
-# Usage: scripts/dev/kafka-fetch.sh        prints the Kafka home dir on stdout
+# The jar set is pinned: kafka-<version>-<scala>.sha256 beside this script lists
+# every file of libs/ and config/ with its SHA-256. A fetch, and a cache found
+# complete, must match it exactly (no file more, none less), or the cache is
+# fetched again and a fetch refused. A version with no manifest is refused unless
+# KAFKA_UNPINNED=1; `--pin` fetches it unpinned and writes its manifest (review
+# it, commit it). KAFKA_MANIFEST names another manifest file.
+#
+# Usage: scripts/dev/kafka-fetch.sh [--pin]   prints the Kafka home dir on stdout
 # Safe to re-run: a complete fetch (marker file present) is not fetched again.
+# Exit status: 0 done, 1 error, 3 Maven or Java missing here.
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-3.9.1}"
@@ -15,8 +23,14 @@ SLF4J_VERSION="${SLF4J_VERSION:-1.7.36}"
 DEPENDENCY_PLUGIN_VERSION="${DEPENDENCY_PLUGIN_VERSION:-3.8.1}"
 GPUCOST_CACHE="${GPUCOST_CACHE:-$HOME/.cache/gpucost}"
 KAFKA_HOME="${KAFKA_HOME:-$GPUCOST_CACHE/kafka-$KAFKA_VERSION}"
+KAFKA_UNPINNED="${KAFKA_UNPINNED:-0}"
 MVN="${MVN:-mvn}"
 # MVN_ARGS: extra Maven options, e.g. -Dmaven.repo.local=DIR or -o (offline).
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+manifest="${KAFKA_MANIFEST:-$here/kafka-$KAFKA_VERSION-$SCALA_VERSION.sha256}"
+# shellcheck source=scripts/roles/lib.sh
+source "$here/../roles/lib.sh"
 
 libs_dir="$KAFKA_HOME/libs"
 config_dir="$KAFKA_HOME/config"
@@ -25,12 +39,24 @@ marker="$KAFKA_HOME/.fetched"
 
 log() { printf 'kafka-fetch: %s\n' "$*" >&2; }
 
+pinned() { [[ "$KAFKA_UNPINNED" != 1 ]]; }
+
 is_complete() {
     [[ -f "$marker" && -d "$libs_dir" ]] || return 1
-    local expected actual
+    local expected actual problem
+    if pinned; then
+        problem="$(check_manifest "$KAFKA_HOME" "$manifest")" && return 0
+        log "cache $KAFKA_HOME: $problem; fetching again"
+        return 1
+    fi
     expected="$(sed -n 's/^jars=//p' "$marker")"
     actual="$(find "$libs_dir" -maxdepth 1 -name '*.jar' | wc -l)"
     [[ -n "$expected" && "$expected" == "$actual" ]]
+}
+
+# The manifest of a fetched tree: one `sha256sum` line per file, sorted by path.
+write_manifest() {
+    (cd "$1" && find libs config -type f | LC_ALL=C sort | xargs sha256sum) >"$2"
 }
 
 write_pom() {
@@ -98,12 +124,30 @@ LOG4J
 }
 
 main() {
+    local pin=0
+    if [[ "${1:-}" == --pin ]]; then
+        [[ ! -f "$manifest" ]] || die "$manifest exists: remove it first to pin again"
+        pin=1 KAFKA_UNPINNED=1
+    fi
+    if pinned && [[ ! -f "$manifest" ]]; then
+        die "no pinned manifest ${manifest##*/} for Kafka $KAFKA_VERSION (Scala $SCALA_VERSION);" \
+            "make one with KAFKA_VERSION=$KAFKA_VERSION SCALA_VERSION=$SCALA_VERSION $0 --pin" \
+            "(docs/aws.md, Artifacts), or set KAFKA_UNPINNED=1"
+    fi
     if is_complete; then
         log "Kafka $KAFKA_VERSION already in $KAFKA_HOME"
+        if ((pin)); then write_manifest "$KAFKA_HOME" "$manifest" && log "pinned in $manifest"; fi
         printf '%s\n' "$KAFKA_HOME"
         return 0
     fi
-    command -v "$MVN" >/dev/null || { log "error: '$MVN' not found; install Maven"; exit 1; }
+    if ! command -v "$MVN" >/dev/null; then
+        log "error: '$MVN' not found: install Maven and a JDK"
+        exit 3
+    fi
+    if ! command -v java >/dev/null && [[ -z "${JAVA_HOME:-}" ]]; then
+        log "error: no Java for Maven: install a JDK"
+        exit 3
+    fi
 
     mkdir -p "$KAFKA_HOME"
     local work
@@ -126,6 +170,10 @@ main() {
         || { log "error: kafka_$SCALA_VERSION-$KAFKA_VERSION.jar missing after fetch"; exit 1; }
     compgen -G "$work/libs/zookeeper-[0-9]*.jar" >/dev/null \
         || { log "error: no zookeeper jar after fetch"; exit 1; }
+    if pinned; then
+        local problem
+        problem="$(check_manifest "$work" "$manifest")" || die "fetch refused: $problem"
+    fi
 
     # Replace, never merge: a half-written libs/ from an interrupted run must not survive.
     rm -rf "$marker" "$libs_dir" "$config_dir"
@@ -133,6 +181,7 @@ main() {
     mv "$work/config" "$config_dir"
     printf 'version=%s\nscala=%s\njars=%s\n' "$KAFKA_VERSION" "$SCALA_VERSION" "$jars" >"$marker"
     log "fetched $jars jars into $libs_dir"
+    if ((pin)); then write_manifest "$KAFKA_HOME" "$manifest" && log "pinned in $manifest"; fi
     printf '%s\n' "$KAFKA_HOME"
 }
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Kafka (ZooKeeper mode) and ZooKeeper as systemd units.
 #
-# The distribution is the uploaded $GPUCOST_WORKDIR/kafka.tgz (Apache's release or
-# a libs/ + config/ tree of Maven jars) or Apache's archive, SHA-512 checked.
+# The distribution is the uploaded $GPUCOST_WORKDIR/kafka.tgz (the pinned jar set,
+# or a `dist` of the user's: Apache's release or a libs/ + config/ tree) or Apache's
+# archive, SHA-512 checked. With KAFKA_MANIFEST_SHA256 the upload carries its
+# manifest ($MANIFEST): it must have that SHA-256, and every file its digest.
 # ZooKeeper listens on 127.0.0.1 only; the broker on LISTEN_IP:9092.
 set -euo pipefail
 
@@ -11,6 +13,8 @@ SCALA_VERSION="${SCALA_VERSION:-2.13}"
 KAFKA_SOURCE="${KAFKA_SOURCE:-archive}"
 KAFKA_MIRROR="${KAFKA_MIRROR:-https://archive.apache.org/dist/kafka}"
 KAFKA_SHA512="${KAFKA_SHA512:-}"
+KAFKA_MANIFEST_SHA256="${KAFKA_MANIFEST_SHA256:-}"
+MANIFEST=gpucost-kafka.sha256
 LISTEN_IP="${LISTEN_IP:?set LISTEN_IP to the private IP of the broker}"
 WORKDIR="${GPUCOST_WORKDIR:-.}"
 KAFKA_HOME=/opt/kafka
@@ -56,6 +60,12 @@ install_dist() {
     root="$(dirname "$(find "$work/x" -maxdepth 3 -type d -name libs | head -1)")"
     [[ -n "$root" && -d "$root/libs" ]] || die "no libs/ in the Kafka distribution"
     compgen -G "$root/libs/kafka_*.jar" >/dev/null || die "no kafka_*.jar in libs/"
+    if [[ -n "$KAFKA_MANIFEST_SHA256" ]]; then
+        local problem
+        problem="$(check_manifest "$root" "$root/$MANIFEST" "$KAFKA_MANIFEST_SHA256")" \
+            || die "uploaded Kafka refused: $problem"
+        log "every file of the upload matches the pinned manifest"
+    fi
     rm -rf "$KAFKA_HOME.new"
     mv "$root" "$KAFKA_HOME.new"
     # The tarball keeps the modes it was packed with (a 0700 cache here): the services

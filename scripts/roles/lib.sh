@@ -79,3 +79,28 @@ add_apt_source() {
     fi
     die "$cause; removed the source${advice:+; $advice}"
 }
+
+# Check the tree in $1 against the sha256sum manifest $2 (paths relative to $1):
+# every listed file has its digest, and libs/ and config/ hold nothing unlisted.
+# With $3, the manifest's own SHA-256 must be $3 first (the pin). Status 0, or 1
+# with one line on stdout naming the first file that differs.
+check_manifest() {
+    local dir="$1" manifest="$2" pin="${3:-}" listed present file out
+    [[ -f "$manifest" ]] || { echo "no manifest $manifest"; return 1; }
+    [[ -d "$dir" ]] || { echo "no directory $dir"; return 1; }
+    if [[ -n "$pin" && "$(sha256sum "$manifest" | cut -d' ' -f1)" != "$pin" ]]; then
+        echo "${manifest##*/} is not the pinned manifest (SHA-256 $pin)"
+        return 1
+    fi
+    manifest="$(realpath "$manifest")"
+    listed="$(sed -E 's/^[0-9a-f]{64}  //' "$manifest" | LC_ALL=C sort)"
+    present="$(cd "$dir" && { find libs config -type f 2>/dev/null || true; } | LC_ALL=C sort)"
+    file="$(LC_ALL=C comm -13 <(echo "$listed") <(echo "$present") | head -n1)"
+    [[ -z "$file" ]] || { echo "$file is not in the pinned manifest"; return 1; }
+    file="$(LC_ALL=C comm -23 <(echo "$listed") <(echo "$present") | head -n1)"
+    [[ -z "$file" ]] || { echo "$file is missing"; return 1; }
+    out="$(cd "$dir" && sha256sum --strict -c "$manifest" 2>&1)" && return 0
+    file="$(grep -v ': OK$' <<<"$out" | head -n1)"
+    echo "${file%: FAILED} does not match the pinned manifest"
+    return 1
+}

@@ -18,15 +18,17 @@ class KafkaSettings(_Table):
     version: str = "3.9.1"
     """3.9.x is the last line with ZooKeeper mode, which the design uses."""
     scala: str = "2.13"
-    source: Literal["archive", "maven"] = "archive"
-    """archive: the VM downloads Apache's release and checks its SHA-512;
-    maven: this machine fetches the jars (scripts/dev/kafka-fetch.sh) and uploads
-    them, for VMs without a route to the Apache archive."""
+    source: Literal["archive", "maven"] = "maven"
+    """maven: this machine fetches the jars (scripts/dev/kafka-fetch.sh), checks them
+    against the pinned manifest (scripts/dev/kafka-<version>-<scala>.sha256) and
+    uploads them; the VM checks them again and needs no route to any mirror.
+    archive: the VM downloads Apache's release and checks its SHA-512."""
     dist: Path | None = None
     """A Kafka tarball on this machine (Apache's .tgz or a libs/ + config/ tree);
     uploaded over SFTP instead of any download."""
     sha512: str | None = None
-    """Expected SHA-512 of the archive; unset: Apache's published .sha512 file."""
+    """Expected SHA-512 of the archive (source "archive"); unset: the .sha512 file the
+    mirror publishes beside it, fetched from that same mirror."""
     mirror: str = "https://archive.apache.org/dist/kafka"
     partitions: int = Field(default=3, ge=1, le=1000)
 

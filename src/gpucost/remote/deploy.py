@@ -30,6 +30,9 @@ from gpucost.state import SECRETS_FILE, StateDir
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 KAFKA_FETCH: Final = scripts_dir() / "dev" / "kafka-fetch.sh"
+KAFKA_MANIFEST: Final = "gpucost-kafka.sha256"
+"""The pinned manifest's name inside the uploaded tarball (kafka.sh checks it)."""
+KAFKA_FETCH_MISSING_TOOL: Final = 3
 CLI_ONLY: Final = frozenset({"paramiko", "boto3", "matplotlib"})
 """gpucost's dependencies that only the CLI imports (SSH, AWS, PNG): `pip install
 gpucost` brings them, the container image leaves them and theirs out."""
@@ -152,34 +155,70 @@ def _digests(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(files)}
 
 
+def kafka_manifest(config: GpucostConfig) -> Path:
+    """The committed manifest pinning the jar set of `[kafka] version` and `scala`."""
+    return KAFKA_FETCH.parent / f"kafka-{config.kafka.version}-{config.kafka.scala}.sha256"
+
+
+def kafka_pin(config: GpucostConfig) -> str | None:
+    """SHA-256 of the pinned manifest the upload carries; None when no pinned jar set
+    is uploaded (a `dist` of yours, or the VM downloads Apache's release)."""
+    if config.kafka.dist is not None or config.kafka.source != "maven":
+        return None
+    manifest = kafka_manifest(config)
+    if not manifest.is_file():
+        kafka = config.kafka
+        raise ArtifactError(
+            f"no pinned manifest for Kafka {kafka.version} (Scala {kafka.scala}): {manifest}",
+            hint=f"make one with `KAFKA_VERSION={kafka.version} SCALA_VERSION={kafka.scala} "
+            "scripts/dev/kafka-fetch.sh --pin` (docs/aws.md, Artifacts), "
+            'or set [kafka] source = "archive" or dist',
+        )
+    return hashlib.sha256(manifest.read_bytes()).hexdigest()
+
+
 def kafka_dist(config: GpucostConfig, work: Path, progress: Progress = no_progress) -> Path | None:
     """The tarball to upload, or None when the VM downloads Apache's release."""
     if config.kafka.dist is not None:
         if not config.kafka.dist.is_file():
             raise ArtifactError(f"kafka.dist {config.kafka.dist} is not a file")
         return config.kafka.dist
-    if config.kafka.source != "maven":
+    pin = kafka_pin(config)
+    if pin is None:
         return None
-    tarball = work / f"kafka-{config.kafka.version}-maven.tgz"
+    kafka = config.kafka
+    tarball = work / f"kafka-{kafka.version}-{kafka.scala}-{pin[:16]}.tgz"
     if tarball.is_file():
         return tarball
-    progress(ProgressEvent("kafka", config.kafka.version, "waiting", "fetching jars with Maven"))
+    progress(ProgressEvent("kafka", kafka.version, "waiting", "fetching jars with Maven"))
     fetched = subprocess.run(
         ["bash", str(KAFKA_FETCH)],
         capture_output=True, text=True, check=False,
-        env={"KAFKA_VERSION": config.kafka.version, "SCALA_VERSION": config.kafka.scala,
+        env={"KAFKA_VERSION": kafka.version, "SCALA_VERSION": kafka.scala,
              "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())},
     )  # fmt: skip
     if fetched.returncode != 0:
-        raise ArtifactError(f"kafka-fetch.sh failed: {fetched.stderr.strip()[-500:]}")
-    home = Path(fetched.stdout.strip().splitlines()[-1])
+        errors = [line for line in fetched.stderr.splitlines() if "error:" in line]
+        raise ArtifactError(
+            f"kafka-fetch.sh failed: {(errors or [fetched.stderr.strip()[-500:]])[-1]}",
+            hint='or set [kafka] source = "archive" '
+            "(the VMs download Apache's release), or dist = a Kafka tarball"
+            if fetched.returncode == KAFKA_FETCH_MISSING_TOOL
+            else None,
+        )
+    pack_kafka(Path(fetched.stdout.strip().splitlines()[-1]), kafka_manifest(config), tarball)
+    progress(ProgressEvent("kafka", str(tarball), "created"))
+    return tarball
+
+
+def pack_kafka(home: Path, manifest: Path, tarball: Path) -> None:
+    """libs/, config/ and the manifest pinning them, under kafka/ (what kafka.sh installs)."""
     partial = tarball.with_suffix(".part")
     with tarfile.open(partial, "w:gz") as tar:
         tar.add(home / "libs", arcname="kafka/libs")
         tar.add(home / "config", arcname="kafka/config")
+        tar.add(manifest, arcname=f"kafka/{KAFKA_MANIFEST}")
     partial.rename(tarball)
-    progress(ProgressEvent("kafka", str(tarball), "created"))
-    return tarball
 
 
 def deploy(
@@ -194,6 +233,7 @@ def deploy(
     artifacts = Artifacts(
         wheels=build_wheels(config, work / "wheels", progress),
         kafka_dist=kafka_dist(config, work, progress),
+        kafka_pin=kafka_pin(config),
     )
     steps = build_steps(config, inventory, secrets, artifacts)
     server = (

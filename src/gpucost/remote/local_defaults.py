@@ -3,8 +3,6 @@ before any host exists, so the settings can say it (and a user can override it).
 
 - No route to MongoDB's apt repository on machines such as CI: the MongoDB-wire
   server SecantusDB (`[mongodb] server`), chosen explicitly, never a fallback.
-- Nor to the Apache archive: Kafka's jars come from Maven Central through this
-  machine and are uploaded (`[kafka] source = "maven"`).
 - No registry inside vm3/vm4 either: the processor and producer images start
   FROM the Debian python image built here, uploaded as a `docker save` archive.
 
@@ -22,7 +20,6 @@ PYTHON_IMAGE_VERSION: Final = "1"
 PYTHON_VERSION: Final = "3.11"
 """bookworm's python3: the deploy builds the wheels for it."""
 MONGODB_SERVER: Final = "secantusdb"
-KAFKA_SOURCE: Final = "maven"
 
 
 def cache_dir() -> Path:
@@ -35,10 +32,8 @@ def python_archive(root: Path | None = None) -> Path:
 
 
 def apply(data: dict[str, Any]) -> dict[str, Any]:
-    """Fill the [mongodb], [kafka] and [images] keys the user left unset; keep the rest."""
-    kafka = data.get("kafka")
-    if kafka is None or (isinstance(kafka, dict) and not {"source", "dist"} & kafka.keys()):
-        data = {**data, "kafka": {**(kafka or {}), "source": KAFKA_SOURCE}}
+    """Fill the [mongodb] and [images] keys the user left unset; keep the rest. Kafka
+    needs nothing here: every provider's hosts get the pinned jar set uploaded."""
     mongodb = data.get("mongodb")
     if mongodb is None or (isinstance(mongodb, dict) and "server" not in mongodb):
         data = {**data, "mongodb": {**(mongodb or {}), "server": MONGODB_SERVER}}

@@ -50,6 +50,9 @@ class Artifacts:
     wheels: tuple[Path, ...]
     kafka_dist: Path | None = None
     """Uploaded Kafka tarball; None: the VM downloads Apache's release."""
+    kafka_pin: str | None = None
+    """SHA-256 of the pinned manifest inside `kafka_dist`; kafka.sh checks the upload
+    against it. None: nothing pinned to check (a `dist` of yours, or the archive)."""
 
 
 def allowed_sources(inventory: Inventory) -> dict[str, tuple[tuple[int, str], ...]]:
@@ -132,7 +135,7 @@ def kafka_steps(
     uploads: tuple[Upload, ...] = ()
     if artifacts.kafka_dist is not None:
         uploads = (Upload("kafka.tgz", local=artifacts.kafka_dist),)
-    source = "upload" if uploads else "archive"
+    source = ("pinned upload" if artifacts.kafka_pin else "upload") if uploads else "archive"
     listens = f"timeout 3 bash -c '</dev/tcp/{ip}/{KAFKA_PORT}'"
     return (
         Step(
@@ -152,7 +155,8 @@ def kafka_steps(
             env=(
                 ("KAFKA_VERSION", kafka.version),
                 ("SCALA_VERSION", kafka.scala),
-                ("KAFKA_SOURCE", source),
+                ("KAFKA_SOURCE", "upload" if uploads else "archive"),
+                ("KAFKA_MANIFEST_SHA256", artifacts.kafka_pin or ""),
                 ("KAFKA_MIRROR", kafka.mirror),
                 ("KAFKA_SHA512", kafka.sha512 or ""),
                 ("LISTEN_IP", ip),

@@ -174,7 +174,7 @@ def test_local_defaults_fill_only_what_is_unset() -> None:
     assert config.images.base_archive == local_defaults.python_archive()
     aws = load_config(use_file=False, provider="aws")
     assert aws.mongodb.server == "mongodb"
-    assert aws.kafka.source == "archive"
+    assert aws.kafka.source == "maven"  # the pinned upload on every provider: no mirror
     assert aws.images.base_archive is None
     mine = {"mongodb": {"server": "mongodb"}, "images": {"base": "b"}, "kafka": {"dist": "k"}}
     assert local_defaults.apply(mine) == mine

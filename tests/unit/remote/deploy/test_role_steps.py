@@ -76,6 +76,7 @@ def test_kafka_advertised_on_private_ip_and_partitions(artifacts: Artifacts) -> 
     kafka = dict(vm1.step("kafka").env)
     assert kafka["LISTEN_IP"] == "10.0.0.11"
     assert kafka["KAFKA_SOURCE"] == "archive"
+    assert kafka["KAFKA_MANIFEST_SHA256"] == ""
     assert vm1.step("kafka").uploads == ()
     topics = dict(vm1.step("topics").env)
     assert topics == {
@@ -91,7 +92,18 @@ def test_kafka_dist_is_uploaded(artifacts: Artifacts, tmp_path: Path) -> None:
     with_dist = Artifacts(wheels=artifacts.wheels, kafka_dist=dist)
     kafka = steps_of(config(), with_dist)["vm1"].step("kafka")
     assert dict(kafka.env)["KAFKA_SOURCE"] == "upload"
+    assert dict(kafka.env)["KAFKA_MANIFEST_SHA256"] == ""  # yours: nothing pinned to check
     assert [(u.name, u.local) for u in kafka.uploads] == [("kafka.tgz", dist)]
+
+
+def test_pinned_upload_carries_the_pin(artifacts: Artifacts, tmp_path: Path) -> None:
+    dist = tmp_path / "kafka.tgz"
+    dist.write_bytes(b"tgz")
+    pinned = Artifacts(wheels=artifacts.wheels, kafka_dist=dist, kafka_pin="ab" * 32)
+    kafka = steps_of(config(), pinned)["vm1"].step("kafka")
+    assert dict(kafka.env)["KAFKA_SOURCE"] == "upload"
+    assert dict(kafka.env)["KAFKA_MANIFEST_SHA256"] == "ab" * 32
+    assert "pinned upload" in kafka.summary
 
 
 def test_processor_env_file_is_secret_and_complete(artifacts: Artifacts) -> None:
