@@ -88,9 +88,9 @@ def flow(cloud: BackedEc2, ec2: Any, tmp_path_factory: pytest.TempPathFactory) -
         f'image_id = "{image_id}"\n'
         f'admin_cidr = "{ADMIN_IP}/32"\n'
         f'ssh_public_key = "{state.cwd}/key/id_ed25519.pub"\n'
-        # What an air-gapped install uploads: Kafka's jars, the base image's archive
-        # and the database server's package, none fetched by the VMs.
-        '[kafka]\nsource = "maven"\n'
+        # Kafka's pinned jars are uploaded by default; the base image's archive is
+        # uploaded too, so no VM pulls from a registry. MongoDB's repository cannot
+        # be reached from these machines: SecantusDB stands in.
         '[mongodb]\nserver = "secantusdb"\n'
         f'[images]\nbase = "{local_defaults.PYTHON_IMAGE}"\n'
         f'python = "{local_defaults.PYTHON_VERSION}"\n'
