@@ -277,8 +277,8 @@ class LocalProvider:
                     del pending[vm]
             if pending and time.monotonic() > deadline:
                 raise LocalError(
-                    f"{', '.join(pending.values())} did not boot to sshd within "
-                    f"{self._boot_timeout:.0f}s",
+                    f"{', '.join(pending.values())} did not boot (cloud-init, sshd, host "
+                    f"keys on the console) within {self._boot_timeout:.0f}s",
                     hint="`docker logs CONTAINER` shows its console, "
                     "`docker exec CONTAINER cloud-init status --long` says why",
                 )
