@@ -118,6 +118,14 @@ def run_step(
         source = upload.content if upload.content is not None else upload.local
         assert source is not None
         conn.put_file(source, f"{workdir}/{upload.name}", upload.mode)
+    checked = conn.run(step.verify_command(workdir, scripts_dir), timeout=300)
+    if not checked.ok:
+        differs = [line for line in checked.stdout.splitlines() if "FAILED" in line]
+        raise StepFailed(
+            f"{conn.vm}: step {step.name}: a pushed file is not what this machine sent: "
+            f"{(differs or [checked.tail(2)])[0]}",
+            hint="a full disk or a file changed on the host? `gpucost up` pushes it again",
+        )
     try:
         result = conn.run(
             step.run_command(workdir, digest, extra_env, markers), sudo=True, timeout=step.timeout

@@ -63,6 +63,21 @@ class Upload:
                     hasher.update(chunk)
         return hasher.hexdigest()
 
+    def sha256(self) -> str:
+        """SHA-256 of the bytes pushed (what `sha256sum` prints on the host)."""
+        if self.content is not None:
+            return hashlib.sha256(self.content).hexdigest()
+        assert self.local is not None
+        return file_sha256(self.local)
+
+
+def file_sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
 
 @dataclass(frozen=True)
 class Step:
@@ -93,6 +108,26 @@ class Step:
         for upload in self.uploads:
             hasher.update(upload.digest().encode())
         return hasher.hexdigest()[:32]
+
+    def pushed(self, scripts_dir: Path = SCRIPTS_DIR) -> tuple[tuple[str, str], ...]:
+        """(path under the upload directory, SHA-256) of each file pushed for this
+        step: its script, the shared helpers and its uploads, secrets left out (their
+        digest has no business in a command line)."""
+        scripts = tuple(
+            (f"scripts/{name}", file_sha256(scripts_dir / name))
+            for name in (self.script, *SUPPORT_FILES)
+        )
+        return scripts + tuple((u.name, u.sha256()) for u in self.uploads if not u.secret)
+
+    def verify_command(self, workdir: str, scripts_dir: Path = SCRIPTS_DIR) -> str:
+        """Run on the host before the script: every pushed file has the digest of what
+        this machine sent, or the step stops there, naming the file (a truncated push,
+        a full disk, a file changed on the host). Prints only what differs."""
+        listing = "".join(f"{digest}  {name}\n" for name, digest in self.pushed(scripts_dir))
+        return (
+            f"cd {shlex.quote(workdir)} && printf %s {shlex.quote(listing)}"
+            " | sha256sum --quiet --strict -c - 2>&1"
+        )
 
     def marker(self, markers: str = MARKERS) -> str:
         return f"{markers}/{self.name}"

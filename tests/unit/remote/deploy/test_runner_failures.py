@@ -9,6 +9,7 @@ replace its own admin address.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ class FakeHost:
         self, command: str, *, sudo: bool = False, timeout: float = 600, quiet: bool = False
     ) -> Result:
         self.commands.append(command)
-        if command.startswith("mkdir"):
+        if command.startswith("mkdir") or "sha256sum" in command:
             return Result(0, "/home/ubuntu/.gpucost\n", "")
         if "bash " in command and "scripts/" in command:  # the step's script
             if self.together is not None:
@@ -111,3 +112,67 @@ def test_the_local_providers_admin_address_wins_over_the_setting() -> None:
     aws = inventory()
     harden = next(s for s in common_steps(aws, config, aws.hosts[0]) if s.name == "harden")
     assert dict(harden.env)["ADMIN_CIDR"] == "203.0.113.7/32"
+
+
+def _pushed_tree(workdir: Path, step: Step) -> None:
+    """What the runner's pushes leave in the upload directory."""
+    (workdir / "scripts").mkdir(parents=True)
+    for name in (step.script, "lib.sh", "mongo-users.py"):
+        (workdir / "scripts" / name).write_bytes((SCRIPTS_DIR / name).read_bytes())
+    for upload in step.uploads:
+        target = workdir / upload.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(upload.content or (upload.local or Path()).read_bytes())
+
+
+def test_pushed_files_are_checked_on_the_host_before_the_script(tmp_path: Path) -> None:
+    # Issue 11: what reaches the host is checksum-verified against what was sent.
+    wheel = tmp_path / "gpucost-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"a wheel" * 1000)
+    step = Step(
+        "image",
+        ("processor",),
+        "prepare",
+        "image.sh",
+        uploads=(
+            Upload("wheels/gpucost-1.0-py3-none-any.whl", local=wheel),
+            Upload("app.env", content=b"PASSWORD=x\n", mode=0o600, secret=True),
+        ),
+    )
+    assert [name for name, _ in step.pushed()] == [
+        "scripts/image.sh",
+        "scripts/lib.sh",
+        "scripts/mongo-users.py",
+        "wheels/gpucost-1.0-py3-none-any.whl",
+    ], "secrets stay out of the command line, digest included"
+    workdir = tmp_path / "home" / ".gpucost"
+    _pushed_tree(workdir, step)
+
+    def check() -> subprocess.CompletedProcess[str]:
+        command = step.verify_command(str(workdir))
+        return subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+
+    assert (check().returncode, check().stdout) == (0, "")
+    stale = workdir / "wheels/gpucost-1.0-py3-none-any.whl"
+    stale.write_bytes(stale.read_bytes()[:-1])  # a truncated push
+    refused = check()
+    assert refused.returncode != 0
+    assert "wheels/gpucost-1.0-py3-none-any.whl: FAILED" in refused.stdout
+    stale.unlink()
+    assert check().returncode != 0
+
+
+def test_a_file_that_differs_stops_the_step_before_its_script() -> None:
+    class Tampered(FakeHost):
+        def run(
+            self, command: str, *, sudo: bool = False, timeout: float = 600, quiet: bool = False
+        ) -> Result:
+            if "sha256sum" in command:
+                self.commands.append(command)
+                return Result(1, "scripts/harden.sh: FAILED\n", "")
+            return super().run(command, sudo=sudo, timeout=timeout, quiet=quiet)
+
+    host = Tampered("vm1")
+    with pytest.raises(StepFailed, match=r"not what this machine sent: scripts/harden.sh: FAILED"):
+        run({"vm1": host})
+    assert not [c for c in host.commands if "bash " in c and "scripts/harden.sh" in c]
