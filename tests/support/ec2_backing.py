@@ -92,6 +92,15 @@ def _imds_route(bridge: str, gateway: str, action: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _remove_labelled() -> None:
+    for name in _docker("ps", "-aq", "--filter", f"label={LABEL}").split():
+        _docker("rm", "--force", "--volumes", name, check=False)
+    for volume in _docker("volume", "ls", "-q", "--filter", f"label={LABEL}").split():
+        _docker("volume", "rm", "--force", volume, check=False)
+    for network in _docker("network", "ls", "-q", "--filter", f"label={LABEL}").split():
+        _docker("network", "rm", network, check=False)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -135,6 +144,7 @@ class BackedEc2:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per API call
         # moto's state is per process: start from an empty EC2, whatever ran before.
         BackendDict.reset()
+        _remove_labelled()  # what a killed run left
         self._patch_moto()
         self._server.start()
         _docker(
@@ -148,12 +158,7 @@ class BackedEc2:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-        for name in _docker("ps", "-aq", "--filter", f"label={LABEL}").split():
-            _docker("rm", "--force", "--volumes", name, check=False)
-        for volume in _docker("volume", "ls", "-q", "--filter", f"label={LABEL}").split():
-            _docker("volume", "rm", "--force", volume, check=False)
-        for network in _docker("network", "ls", "-q", "--filter", f"label={LABEL}").split():
-            _docker("network", "rm", network, check=False)
+        _remove_labelled()
         for route in self._routes:
             subprocess.run(route, check=False)
         if self._imds is not None:
