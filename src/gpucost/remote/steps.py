@@ -15,10 +15,13 @@ import hashlib
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from gpucost.inventory import Role
 from gpucost.paths import scripts_dir
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
 
 Wave = Literal["prepare", "data", "processor", "producers"]
 WAVES: Final[tuple[Wave, ...]] = ("prepare", "data", "processor", "producers")
@@ -53,26 +56,22 @@ class Upload:
             raise ValueError(f"upload {self.name}: a secret must not be readable by others")
 
     def digest(self) -> str:
-        hasher = hashlib.sha256(f"{self.name}:{self.mode:o}:".encode())
-        if self.content is not None:
-            hasher.update(self.content)
-        else:
-            assert self.local is not None
-            with self.local.open("rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    hasher.update(chunk)
-        return hasher.hexdigest()
+        return self._hashed(hashlib.sha256(f"{self.name}:{self.mode:o}:".encode()))
 
     def sha256(self) -> str:
         """SHA-256 of the bytes pushed (what `sha256sum` prints on the host)."""
+        return self._hashed(hashlib.sha256())
+
+    def _hashed(self, hasher: Hash) -> str:
         if self.content is not None:
-            return hashlib.sha256(self.content).hexdigest()
+            hasher.update(self.content)
+            return hasher.hexdigest()
         assert self.local is not None
-        return file_sha256(self.local)
+        return _hashed_file(hasher, self.local)
 
 
-def file_sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
+def _hashed_file(hasher: Hash, path: Path) -> str:
+    """The hex digest of `hasher` fed with the file, read in chunks (tarballs are large)."""
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             hasher.update(chunk)
@@ -114,7 +113,7 @@ class Step:
         step: its script, the shared helpers and its uploads, secrets left out (their
         digest has no business in a command line)."""
         scripts = tuple(
-            (f"scripts/{name}", file_sha256(scripts_dir / name))
+            (f"scripts/{name}", _hashed_file(hashlib.sha256(), scripts_dir / name))
             for name in (self.script, *SUPPORT_FILES)
         )
         return scripts + tuple((u.name, u.sha256()) for u in self.uploads if not u.secret)
