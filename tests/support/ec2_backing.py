@@ -30,7 +30,6 @@ import logging
 import secrets
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -52,6 +51,8 @@ from moto.server import ThreadedMotoServer
 
 from gpucost.remote.cloud_config import nocloud_meta_data
 from gpucost.remote.providers import local_commands as cmd
+from gpucost.remote.providers.local import seed_host
+from gpucost.remote.providers.local_engine import Docker
 
 PUBLIC_SUBNET: Final = ipaddress.ip_network("198.18.0.0/24")
 """Benchmarking space (RFC 2544): never routed anywhere, so never anyone's address."""
@@ -329,10 +330,11 @@ class BackedEc2:
     def _launch(self, instance: Instance) -> None:
         network = self._subnet_network(instance)
         name, private_ip = self.container(instance.id), str(instance.private_ip)
+        hostname = f"ip-{private_ip.replace('.', '-')}"  # as EC2 names its hosts
         volume = f"{name}-docker"
         _docker("volume", "create", "--label", LABEL, volume)
         _docker(
-            "create", "--tty", "--name", name, "--hostname", f"ip-{private_ip.replace('.', '-')}",
+            "create", "--tty", "--name", name, "--hostname", hostname,
             "--network", network, "--ip", private_ip,
             "--label", LABEL, "--label", f"ec2.instance={instance.id}",
             *cmd.SYSTEMD_FLAGS, "-v", f"{volume}:/var/lib/docker",
@@ -341,15 +343,12 @@ class BackedEc2:
         material = self.backend.key_pairs[instance.key_name].material_public
         public_key = (material.decode() if isinstance(material, bytes) else material).strip()
         user_data = instance.user_data.decode() if instance.user_data else ""
-        with tempfile.TemporaryDirectory() as tmp:
-            seed = Path(tmp) / "nocloud"
-            seed.mkdir()
-            hostname = f"ip-{private_ip.replace('.', '-')}"
-            meta = nocloud_meta_data(instance.id, hostname, public_key)
-            (seed / "meta-data").write_text(meta)
-            (seed / "user-data").write_text(user_data)
-            (seed / "vendor-data").write_text(_vendor_data())
-            _docker(*cmd.copy_seed(name, str(seed))[1:])
+        seed = {
+            "meta-data": nocloud_meta_data(instance.id, hostname, public_key),
+            "user-data": user_data,
+            "vendor-data": _vendor_data(),
+        }
+        seed_host(Docker(), name, seed)
         self._connect_public(instance)
         _docker("start", name)
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from gpucost.remote.cloud_config import nocloud_meta_data
 from gpucost.remote.console import parse_console
 from gpucost.remote.providers import local_commands as cmd
+from gpucost.remote.providers.local import seed_host
+from gpucost.remote.providers.local_engine import Docker
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,9 @@ def make_gpu_host(deployment: str, subnet: str, public_key: str, slot: str = "vm
     _docker(cmd.volume_create(names, slot))  # type: ignore[arg-type]
     made = _docker(cmd.create_host(names, slot, "gpu")).stdout.strip()  # type: ignore[arg-type]
     container, address = names.container(slot), names.ip(slot)  # type: ignore[arg-type]
-    with tempfile.TemporaryDirectory() as tmp:
-        seed = Path(tmp) / "nocloud"
-        seed.mkdir()
-        (seed / "meta-data").write_text(nocloud_meta_data(made[:12], slot, public_key))
-        (seed / "user-data").write_text("#cloud-config\n{}\n")
-        _docker(cmd.copy_seed(container, str(seed)))
+    meta_data = nocloud_meta_data(made[:12], slot, public_key)
+    # No user data of gpucost's: the user made this host, not gpucost.
+    seed_host(Docker(), container, {"meta-data": meta_data, "user-data": "#cloud-config\n{}\n"})
     _docker(cmd.start(container))
     deadline = time.monotonic() + 120
     while not _banner(address):

@@ -18,6 +18,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -242,21 +243,14 @@ class LocalProvider:
         made = self._docker.run(cmd.create_host(names, vm, role)).stdout.strip()
         try:
             # The id, as the inventory's instance_id: cloud-init's instance identity.
-            self._seed(container, nocloud_meta_data(made[:12], vm, public_key))
+            meta_data = nocloud_meta_data(made[:12], vm, public_key)
+            seed_host(self._docker, container, {"meta-data": meta_data, "user-data": user_data()})
             self._docker.run(cmd.start(container))
         except LocalError:
             # Never leave a host that would boot without its seed (no login, no keys).
             self._docker.run(cmd.rm_container(container), check=False)
             raise
         progress(ProgressEvent("host", container, "created", names.ip(vm)))
-
-    def _seed(self, container: str, meta_data: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="gpucost-seed-") as tmp:
-            seed = Path(tmp) / "nocloud"
-            seed.mkdir()
-            (seed / "meta-data").write_text(meta_data, encoding="utf-8")
-            (seed / "user-data").write_text(user_data(), encoding="utf-8")
-            self._docker.run(cmd.copy_seed(container, str(seed)))
 
     def _wait_booted(
         self, config: GpucostConfig, names: cmd.LocalNames, progress: Progress
@@ -340,6 +334,17 @@ class LocalProvider:
             archive.unlink()
             removed.append(Resource("image archive", str(archive)))
         return removed
+
+
+def seed_host(docker: Docker, container: str, files: Mapping[str, str]) -> None:
+    """Copy a NoCloud seed (`meta-data`, `user-data`, maybe `vendor-data`) into a
+    made, not yet started, host: cloud-init reads it at first boot."""
+    with tempfile.TemporaryDirectory(prefix="gpucost-seed-") as tmp:
+        seed = Path(tmp) / "nocloud"
+        seed.mkdir()
+        for name, text in files.items():
+            (seed / name).write_text(text, encoding="utf-8")
+        docker.run(cmd.copy_seed(container, str(seed)))
 
 
 def _names(config: GpucostConfig) -> cmd.LocalNames:
